@@ -29,6 +29,7 @@ class Config:
     network: str = "vgg16"  # vgg16 | resnet50 | tiny
     weights: str | None = None  # None | "imagenet" | path to a weights file
     freeze_blocks: int = 0  # number of early backbone blocks kept frozen
+    freeze_batchnorm: bool | None = None  # None: frozen statistics when pretrained weights are loaded
     tiny_filters: tuple[int, ...] = (16, 32, 64, 64)  # widths of the tiny backbone's blocks
 
     # Anchors (sizes in pixels of the resized image; ratio = height / width).
@@ -67,7 +68,8 @@ class Config:
     rpn_n_reg: float | None = None  # None: number of anchor locations of the feature map
     head_n_cls: float | None = None  # None: number of sampled RoIs
     head_n_reg: float | None = None  # None: number of sampled RoIs
-    smooth_l1_sigma: float = 3.0  # RPN; the head uses 1.0 unless set below
+    smooth_l1_sigma: float = 3.0  # RPN
+    head_loss_lambda: float = 1.0  # the head's lambda (Fast R-CNN balance; N_cls = N_reg = RoIs)
     head_smooth_l1_sigma: float = 1.0
     box_target_scales: tuple[float, ...] = (10.0, 10.0, 5.0, 5.0)  # head regression target scaling
 

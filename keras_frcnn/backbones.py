@@ -1,0 +1,148 @@
+"""Backbones at stride 16: a shared feature extractor and the RoI head that runs on pooled RoIs.
+
+``vgg16``: conv1_1 ... conv5_3 shared (512 channels); fc6/fc7 on 7x7 pooled RoIs.
+``resnet50``: conv1 ... conv4 (C4, 1024 channels) shared; the conv5 stage on 14x14 pooled RoIs
+(stride 2 -> 7x7), then global average pooling.
+``tiny``: four small conv blocks, for tests and quick CPU experiments.
+
+Inputs are RGB pixels in [0, 255]; each backbone applies its own preprocessing
+(:func:`preprocess`), so grey images (three equal channels) work unchanged.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import keras
+from keras import layers, ops
+
+from keras_frcnn.config import Config
+from keras_frcnn.errors import UserError
+
+FEATURE_STRIDE = 16
+
+
+@dataclass
+class Backbone:
+    """The two trainable parts a backbone contributes to Faster R-CNN."""
+
+    features: keras.Model  # image [B, H, W, 3] -> feature map [B, H/16, W/16, C]
+    head: keras.Model  # pooled RoIs [N, p, p, C] -> RoI features [N, D]
+    pooled_size: int  # spatial size the head expects from RoI pooling
+    preprocessing: str  # "caffe" (BGR, mean subtracted) or "unit" (scaled to [-1, 1])
+
+
+def preprocess(images, mode: str):
+    """RGB [0, 255] -> the backbone's input convention."""
+    if mode == "caffe":  # keras.applications VGG16/ResNet50: BGR with ImageNet means subtracted
+        bgr = images[..., ::-1]
+        return bgr - ops.convert_to_tensor([103.939, 116.779, 123.68], dtype=images.dtype)
+    return images / 127.5 - 1.0
+
+
+def build_backbone(config: Config) -> Backbone:
+    """Build the configured backbone, load its weights and freeze what the config says."""
+    builders = {"vgg16": _vgg16, "resnet50": _resnet50, "tiny": _tiny}
+    backbone = builders[config.network](config)
+    _freeze_early_blocks(backbone.features, config)
+    if _batchnorm_frozen(config):
+        for layer in backbone.features.layers + backbone.head.layers:
+            if isinstance(layer, layers.BatchNormalization):
+                layer.trainable = False  # Keras 3: a frozen BN layer also runs in inference mode
+    return backbone
+
+
+def _batchnorm_frozen(config: Config) -> bool:
+    if config.freeze_batchnorm is None:
+        return config.weights is not None
+    return bool(config.freeze_batchnorm)
+
+
+def _application(constructor, config: Config, name: str) -> keras.Model:
+    """A keras.applications model without its top, with weights None, "imagenet" or a file."""
+    weights = config.weights
+    if weights not in (None, "imagenet") and not os.path.isfile(weights):
+        raise UserError(f"{weights}: backbone weights file not found")
+    try:
+        return constructor(include_top=False, weights=weights, input_shape=(None, None, 3))
+    except UserError:
+        raise
+    except Exception as err:  # keras raises several types for download and file problems
+        if weights == "imagenet":
+            raise UserError(
+                f"could not load ImageNet weights for {name} (no network?): {err}. "
+                f"Download the '{name}' no-top weights file elsewhere and pass its path, "
+                f"or use weights=None."
+            ) from None
+        raise UserError(f"{weights}: cannot load {name} weights ({err})") from None
+
+
+def _vgg16(config: Config) -> Backbone:
+    app = _application(keras.applications.VGG16, config, "vgg16")
+    features = keras.Model(app.input, app.get_layer("block5_conv3").output, name="vgg16_features")
+    head = _fc_head(512, config.pool_size, config.head_units, "vgg16_head")
+    return Backbone(features, head, config.pool_size, "caffe")
+
+
+def _resnet50(config: Config) -> Backbone:
+    app = _application(keras.applications.ResNet50, config, "resnet50")
+    features = keras.Model(app.input, app.get_layer("conv4_block6_out").output, name="resnet50_c4")
+    pooled_size = 2 * config.pool_size
+    pooled = keras.Input((pooled_size, pooled_size, 1024))
+    x = pooled
+    for block in (1, 2, 3):  # reuse the application's conv5 layers (and their weights)
+        x = _resnet_block(app, f"conv5_block{block}", x, projection=(block == 1))
+    x = layers.GlobalAveragePooling2D(name="conv5_pool")(x)
+    head = keras.Model(pooled, x, name="resnet50_conv5_head")
+    return Backbone(features, head, pooled_size, "caffe")
+
+
+def _resnet_block(app: keras.Model, prefix: str, x, projection: bool):
+    """Re-apply a bottleneck block of ``app`` (layer names as in keras.applications)."""
+    shortcut = x
+    if projection:
+        shortcut = app.get_layer(f"{prefix}_0_conv")(x)
+        shortcut = app.get_layer(f"{prefix}_0_bn")(shortcut)
+    y = x
+    for part in ("1", "2"):
+        y = app.get_layer(f"{prefix}_{part}_conv")(y)
+        y = app.get_layer(f"{prefix}_{part}_bn")(y)
+        y = app.get_layer(f"{prefix}_{part}_relu")(y)
+    y = app.get_layer(f"{prefix}_3_conv")(y)
+    y = app.get_layer(f"{prefix}_3_bn")(y)
+    y = app.get_layer(f"{prefix}_add")([shortcut, y])
+    return app.get_layer(f"{prefix}_out")(y)
+
+
+def _tiny(config: Config) -> Backbone:
+    if len(config.tiny_filters) < 4:
+        raise UserError("tiny_filters needs at least 4 blocks (four 2x2 poolings make stride 16)")
+    image = keras.Input((None, None, 3))
+    x = image
+    for block, filters in enumerate(config.tiny_filters, start=1):
+        x = layers.Conv2D(filters, 3, padding="same", activation="relu", name=f"block{block}_conv1")(x)
+        if block <= 4:
+            x = layers.MaxPooling2D(2, name=f"block{block}_pool")(x)
+    features = keras.Model(image, x, name="tiny_features")
+    head = _fc_head(config.tiny_filters[-1], config.pool_size, config.head_units, "tiny_head")
+    return Backbone(features, head, config.pool_size, "unit")
+
+
+def _fc_head(channels: int, pool_size: int, units: int, name: str) -> keras.Model:
+    pooled = keras.Input((pool_size, pool_size, channels))
+    x = layers.Flatten(name="flatten")(pooled)
+    x = layers.Dense(units, activation="relu", name="fc6")(x)
+    x = layers.Dense(units, activation="relu", name="fc7")(x)
+    return keras.Model(pooled, x, name=name)
+
+
+def _freeze_early_blocks(features: keras.Model, config: Config) -> None:
+    """Freeze the first ``config.freeze_blocks`` blocks (VGG/tiny ``blockN_``, ResNet ``convN_``)."""
+    if config.freeze_blocks <= 0:
+        return
+    prefix = "conv" if config.network == "resnet50" else "block"
+    frozen = tuple(f"{prefix}{n}_" for n in range(1, config.freeze_blocks + 1))
+    for layer in features.layers:
+        if layer.name.startswith(frozen):
+            layer.trainable = False

@@ -1,0 +1,81 @@
+"""Running a trained model on images given as arrays or files (the notebook-friendly path)."""
+
+from __future__ import annotations
+
+import os
+from typing import Iterable, Sequence
+
+import cv2
+import numpy as np
+
+from keras_frcnn.errors import UserError
+
+
+def read_rgb(path: str) -> np.ndarray:
+    """An image file as uint8 RGB (grey and RGBA become three channels)."""
+    image = cv2.imread(os.fspath(path), cv2.IMREAD_COLOR)
+    if image is None:
+        raise UserError(f"{path}: cannot read image (missing or not an image)")
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def as_rgb(image) -> np.ndarray:
+    """An array (H x W, H x W x 1, H x W x 3 or x 4) or a path as H x W x 3 RGB."""
+    if isinstance(image, (str, os.PathLike)):
+        return read_rgb(image)
+    array = np.asarray(image)
+    if array.ndim == 2:
+        array = array[..., None]
+    if array.ndim != 3 or array.shape[-1] not in (1, 3, 4):
+        raise UserError(f"expected an H x W or H x W x 3 image, got shape {array.shape}")
+    if array.shape[-1] == 1:
+        array = np.repeat(array, 3, axis=-1)
+    return array[..., :3]
+
+
+def resize_for_model(image: np.ndarray, im_size: int, max_size: int) -> tuple[np.ndarray, float]:
+    """Resize so the shorter side is ``im_size`` (longer side at most ``max_size``)."""
+    from keras_frcnn.data.pipeline import resize_scale
+
+    height, width = image.shape[:2]
+    scale = resize_scale(height, width, im_size, max_size)
+    size = (max(1, int(round(width * scale))), max(1, int(round(height * scale))))
+    resized = cv2.resize(image.astype(np.float32), size, interpolation=cv2.INTER_LINEAR)
+    return resized, scale
+
+
+def detect_images(model, images, batch_size: int = 1) -> list[dict]:
+    """Detections per image in original pixel coordinates, with class names."""
+    single = isinstance(images, (str, os.PathLike)) or (isinstance(images, np.ndarray) and images.ndim in (2, 3))
+    items: Sequence = [images] if single else list(images)
+    results: list[dict] = []
+    for start in range(0, len(items), batch_size):
+        results.extend(_detect_batch(model, items[start:start + batch_size]))
+    return results
+
+
+def _detect_batch(model, images: Iterable) -> list[dict]:
+    cfg = model.frcnn_config
+    resized, scales = zip(*(resize_for_model(as_rgb(image), cfg.im_size, cfg.max_size) for image in images))
+    height = max(r.shape[0] for r in resized)
+    width = max(r.shape[1] for r in resized)
+    batch = np.zeros((len(resized), height, width, 3), np.float32)
+    for i, image in enumerate(resized):
+        batch[i, : image.shape[0], : image.shape[1]] = image
+    inputs = {
+        "images": batch,
+        "image_shape": np.asarray([r.shape[:2] for r in resized], np.int32),
+        "scale": np.asarray(scales, np.float32),
+    }
+    outputs = model.predict_on_batch(inputs)
+    results = []
+    for i in range(len(resized)):
+        valid = np.asarray(outputs["valid"][i], bool)
+        classes = np.asarray(outputs["classes"][i])[valid]
+        results.append({
+            "boxes": np.asarray(outputs["boxes"][i])[valid],
+            "scores": np.asarray(outputs["scores"][i])[valid],
+            "classes": classes,
+            "class_names": [model.class_names[c] for c in classes],
+        })
+    return results

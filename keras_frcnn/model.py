@@ -1,0 +1,279 @@
+"""Faster R-CNN as one ``keras.Model``: every step of training and inference inside the graph.
+
+A training step runs the backbone once, then the RPN head, anchor targets, proposals, RoI
+sampling, RoI pooling and the detection head, all as TensorFlow ops (no NumPy, no host round
+trip). The inputs are the dicts made by :func:`keras_frcnn.data.pipeline.make_dataset`:
+``images`` [B, H, W, 3] RGB 0-255 (zero padded), ``image_shape`` [B, 2] (valid height, width),
+``boxes`` [B, M, 4] and ``labels`` [B, M] (-1 pads), and for inference optionally ``scale`` [B]
+(resized / original size) so boxes come back in original image coordinates.
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+from keras import layers
+
+from keras_frcnn.anchors import anchor_grid, rpn_targets
+from keras_frcnn.backbones import FEATURE_STRIDE, build_backbone, preprocess
+from keras_frcnn.boxes import BoxCoder
+from keras_frcnn.config import Config
+from keras_frcnn.losses import head_loss, rpn_loss
+from keras_frcnn.proposals import batched_nms_per_class, generate_proposals
+from keras_frcnn.roi_pooling import roi_pool
+from keras_frcnn.roi_sampling import sample_rois
+
+LOSS_NAMES = ("loss", "rpn_cls", "rpn_reg", "head_cls", "head_reg")
+
+
+@keras.saving.register_keras_serializable(package="keras_frcnn")
+class FasterRCNN(keras.Model):
+    """Faster R-CNN (VGG16, ResNet50 or a tiny backbone) for ``config.class_names``.
+
+    ``compile(optimizer=...)`` takes any Keras optimizer and no loss (the model computes Eq. 1
+    itself); ``fit`` trains; ``predict`` and :meth:`detect` return per-class-NMS detections. Class ids are 0-based into ``config.class_names``.
+    """
+
+    def __init__(self, config: Config | dict, **kwargs):
+        kwargs.setdefault("name", "faster_rcnn")
+        super().__init__(**kwargs)
+        config = Config.from_dict(config) if isinstance(config, dict) else config
+        if config.num_classes < 1:
+            raise ValueError("config.class_names is empty: the model needs at least one class")
+        self.frcnn_config = config
+        backbone = build_backbone(config)
+        self.features = backbone.features
+        self.roi_head = backbone.head
+        self.pooled_size = backbone.pooled_size
+        self.preprocessing = backbone.preprocessing
+        feature_channels = self.features.output.shape[-1]
+        head_units = self.roi_head.output.shape[-1]
+        num_anchors, num_classes = config.num_anchors, config.num_classes
+
+        small = keras.initializers.RandomNormal(stddev=0.01)
+        self.rpn_conv = layers.Conv2D(config.rpn_head_channels, 3, padding="same", activation="relu",
+                                      kernel_initializer=small, name="rpn_conv")
+        self.rpn_objectness = layers.Conv2D(num_anchors, 1, kernel_initializer=small, name="rpn_objectness")
+        self.rpn_box_deltas = layers.Conv2D(4 * num_anchors, 1, kernel_initializer=small, name="rpn_box_deltas")
+        self.class_logits = layers.Dense(num_classes + 1, kernel_initializer=small, name="class_logits")
+        self.class_box_deltas = layers.Dense(4 * num_classes, kernel_initializer=keras.initializers.RandomNormal(stddev=0.001),
+                                             name="class_box_deltas")
+        self.rpn_conv.build((None, None, None, feature_channels))
+        self.rpn_objectness.build((None, None, None, config.rpn_head_channels))
+        self.rpn_box_deltas.build((None, None, None, config.rpn_head_channels))
+        self.class_logits.build((None, head_units))
+        self.class_box_deltas.build((None, head_units))
+
+        self.rpn_coder = BoxCoder()
+        self.head_coder = BoxCoder(weights=config.box_target_scales)
+        self.loss_trackers = {name: keras.metrics.Mean(name=name) for name in LOSS_NAMES}
+        # NMS and the sampling ops are not all XLA-compatible: compile(jit_compile="auto") must
+        # not pick XLA for the whole step.
+        self.supports_jit = False
+        self.built = True
+
+    # ----------------------------------------------------------------- serialisation
+    def get_config(self) -> dict:
+        return {"config": self.frcnn_config.to_dict(), "name": self.name}
+
+    @classmethod
+    def from_config(cls, config: dict) -> "FasterRCNN":
+        return cls(**config)
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        return self.frcnn_config.class_names
+
+    @property
+    def metrics(self):
+        return list(self.loss_trackers.values())
+
+    # ----------------------------------------------------------------- building blocks
+    def _backbone(self, images, training):
+        return self.features(preprocess(tf.cast(images, tf.float32), self.preprocessing), training=training)
+
+    def _rpn(self, features):
+        """Objectness logits [B, A] and box deltas [B, A, 4], A = Hf * Wf * anchors."""
+        hidden = self.rpn_conv(features)
+        batch = tf.shape(features)[0]
+        logits = tf.reshape(self.rpn_objectness(hidden), [batch, -1])
+        deltas = tf.reshape(self.rpn_box_deltas(hidden), [batch, -1, 4])
+        return logits, deltas
+
+    def _anchors(self, features):
+        cfg = self.frcnn_config
+        shape = tf.shape(features)
+        return anchor_grid(shape[1], shape[2], FEATURE_STRIDE, cfg.anchor_scales, cfg.anchor_ratios)
+
+    def _proposals(self, logits, deltas, anchors, image_shape, training):
+        cfg = self.frcnn_config
+        if training:
+            pre_nms, post_nms = cfg.pre_nms_top_n_train, cfg.post_nms_top_n_train
+        else:
+            pre_nms, post_nms = cfg.pre_nms_top_n_test, cfg.post_nms_top_n_test
+
+        def one_image(args):
+            image_logits, image_deltas, shape = args
+            shape = tf.cast(shape, tf.float32)
+            boxes, _, valid = generate_proposals(
+                image_logits, image_deltas, anchors, shape[0], shape[1],
+                pre_nms_top_n=pre_nms, post_nms_top_n=post_nms, nms_iou=cfg.rpn_nms_iou,
+                min_size=cfg.rpn_min_size, box_coder=self.rpn_coder)
+            return boxes, valid
+
+        signature = (tf.TensorSpec([post_nms, 4], tf.float32), tf.TensorSpec([post_nms], tf.bool))
+        return tf.map_fn(one_image, (logits, deltas, image_shape), fn_output_signature=signature)
+
+    def _head(self, features, rois, training):
+        """Class logits [B, R, C+1] and class-specific deltas [B, R, C, 4] for RoIs [B, R, 4]."""
+        cfg = self.frcnn_config
+        pooled = roi_pool(features, rois, stride=FEATURE_STRIDE, pool_size=self.pooled_size, align=cfg.roi_align)
+        hidden = self.roi_head(pooled, training=training)
+        batch, num_rois = tf.shape(rois)[0], tf.shape(rois)[1]
+        logits = tf.reshape(self.class_logits(hidden), [batch, num_rois, cfg.num_classes + 1])
+        deltas = tf.reshape(self.class_box_deltas(hidden), [batch, num_rois, cfg.num_classes, 4])
+        return logits, deltas
+
+    # ----------------------------------------------------------------- training
+    def compute_frcnn_losses(self, data, training: bool) -> dict:
+        """The four loss terms of Eq. 1 (RPN and head) and their sum, averaged over the batch."""
+        cfg = self.frcnn_config
+        images, image_shape = data["images"], data["image_shape"]
+        gt_boxes, gt_labels = tf.cast(data["boxes"], tf.float32), tf.cast(data["labels"], tf.int32)
+        gt_valid = gt_labels >= 0
+
+        features = self._backbone(images, training)
+        rpn_logits, rpn_deltas = self._rpn(features)
+        anchors = self._anchors(features)
+
+        def anchor_targets(args):
+            boxes, valid, shape = args
+            shape = tf.cast(shape, tf.float32)
+            return rpn_targets(
+                anchors, boxes, valid, shape[0], shape[1], positive_iou=cfg.rpn_positive_iou,
+                negative_iou=cfg.rpn_negative_iou, batch_size=cfg.rpn_batch_size,
+                positive_fraction=cfg.rpn_positive_fraction, allowed_border=cfg.rpn_allowed_border,
+                box_coder=self.rpn_coder)
+
+        rpn_labels, rpn_target_deltas = tf.map_fn(
+            anchor_targets, (gt_boxes, gt_valid, image_shape),
+            fn_output_signature=(tf.TensorSpec([None], tf.int32), tf.TensorSpec([None, 4], tf.float32)))
+
+        proposals, proposals_valid = self._proposals(rpn_logits, rpn_deltas, anchors, image_shape, training=True)
+
+        def roi_targets(args):
+            boxes, labels, valid, props, props_ok = args
+            return sample_rois(
+                props, props_ok, boxes, labels, valid, num_rois=cfg.num_rois,
+                positive_fraction=cfg.roi_positive_fraction, positive_iou=cfg.roi_positive_iou,
+                negative_iou_low=cfg.roi_negative_iou_low, box_coder=self.head_coder)
+
+        rois, roi_labels, roi_target_deltas, roi_weights = tf.map_fn(
+            roi_targets, (gt_boxes, gt_labels, gt_valid, proposals, proposals_valid),
+            fn_output_signature=(tf.TensorSpec([cfg.num_rois, 4], tf.float32), tf.TensorSpec([cfg.num_rois], tf.int32),
+                                 tf.TensorSpec([cfg.num_rois, 4], tf.float32), tf.TensorSpec([cfg.num_rois], tf.float32)))
+        class_logits, class_deltas = self._head(features, tf.stop_gradient(rois), training)
+
+        batch = tf.cast(tf.shape(images)[0], tf.float32)
+        feature_shape = tf.shape(features)
+        locations = tf.cast(feature_shape[1] * feature_shape[2], tf.float32)
+        n_reg = locations if cfg.rpn_n_reg is None else tf.constant(cfg.rpn_n_reg, tf.float32)
+        rpn_cls, rpn_reg = rpn_loss(
+            rpn_logits, rpn_deltas, rpn_labels, rpn_target_deltas, n_cls=cfg.rpn_n_cls, n_reg=n_reg,
+            loss_lambda=cfg.loss_lambda, sigma=cfg.smooth_l1_sigma)
+        head_n_cls = float(cfg.head_n_cls or cfg.num_rois)
+        head_n_reg = float(cfg.head_n_reg or cfg.num_rois)
+        head_cls, head_reg = head_loss(
+            tf.reshape(class_logits, [-1, cfg.num_classes + 1]), tf.reshape(class_deltas, [-1, cfg.num_classes, 4]),
+            tf.reshape(roi_labels, [-1]), tf.reshape(roi_target_deltas, [-1, 4]), tf.reshape(roi_weights, [-1]),
+            n_cls=head_n_cls, n_reg=head_n_reg, loss_lambda=cfg.head_loss_lambda, sigma=cfg.head_smooth_l1_sigma)
+        terms = {"rpn_cls": rpn_cls / batch, "rpn_reg": rpn_reg / batch, "head_cls": head_cls / batch,
+                 "head_reg": head_reg / batch}
+        terms["loss"] = tf.add_n(list(terms.values()))
+        return terms
+
+    def _record(self, terms: dict) -> dict:
+        for name, tracker in self.loss_trackers.items():
+            tracker.update_state(terms[name])
+        return {name: tracker.result() for name, tracker in self.loss_trackers.items()}
+
+    def train_step(self, data):
+        data = _inputs(data)
+        with tf.GradientTape() as tape:
+            terms = self.compute_frcnn_losses(data, training=True)
+            scaled = self.optimizer.scale_loss(terms["loss"])
+        variables = self.trainable_variables
+        gradients = tape.gradient(scaled, variables)
+        self.optimizer.apply(gradients, variables)
+        return self._record(terms)
+
+    def test_step(self, data):
+        return self._record(self.compute_frcnn_losses(_inputs(data), training=False))
+
+    # ----------------------------------------------------------------- inference
+    def call(self, inputs, training=False):
+        """Detections for a batch: ``boxes`` [B, D, 4] (in original coordinates when ``scale`` is
+        given), ``scores`` [B, D], ``classes`` [B, D] (0-based) and ``valid`` [B, D]."""
+        cfg = self.frcnn_config
+        images = inputs["images"]
+        image_shape = inputs.get("image_shape")
+        if image_shape is None:
+            shape = tf.shape(images)
+            image_shape = tf.tile(shape[1:3][None], [shape[0], 1])
+        features = self._backbone(images, training=False)
+        rpn_logits, rpn_deltas = self._rpn(features)
+        anchors = self._anchors(features)
+        proposals, proposals_valid = self._proposals(rpn_logits, rpn_deltas, anchors, image_shape, training=False)
+        class_logits, class_deltas = self._head(features, proposals, training=False)
+        scores = tf.nn.softmax(class_logits, axis=-1)[..., 1:]
+        scores = scores * tf.cast(proposals_valid, scores.dtype)[..., None]
+
+        def one_image(args):
+            image_proposals, image_deltas, image_scores, shape = args
+            shape = tf.cast(shape, tf.float32)
+            anchors_per_class = tf.broadcast_to(image_proposals[:, None, :], tf.shape(image_deltas))
+            boxes = self.head_coder.decode(image_deltas, anchors_per_class)
+            x1 = tf.clip_by_value(boxes[..., 0], 0.0, shape[1])
+            y1 = tf.clip_by_value(boxes[..., 1], 0.0, shape[0])
+            x2 = tf.clip_by_value(boxes[..., 2], 0.0, shape[1])
+            y2 = tf.clip_by_value(boxes[..., 3], 0.0, shape[0])
+            boxes = tf.stack([x1, y1, x2, y2], axis=-1)
+            return batched_nms_per_class(boxes, image_scores, iou_threshold=cfg.nms_iou,
+                                         score_threshold=cfg.score_threshold, max_detections=cfg.max_detections)
+
+        max_det = cfg.max_detections
+        boxes, det_scores, classes, valid = tf.map_fn(
+            one_image, (proposals, class_deltas, scores, image_shape),
+            fn_output_signature=(tf.TensorSpec([max_det, 4], tf.float32), tf.TensorSpec([max_det], tf.float32),
+                                 tf.TensorSpec([max_det], tf.int32), tf.TensorSpec([max_det], tf.bool)))
+        if "scale" in inputs:
+            boxes = boxes / tf.cast(inputs["scale"], tf.float32)[:, None, None]
+        return {"boxes": boxes, "scores": det_scores, "classes": classes, "valid": valid}
+
+    def predict_step(self, data):
+        return self(_inputs(data), training=False)
+
+    def detect(self, images, batch_size: int = 1) -> list[dict]:
+        """Detect on NumPy images (H x W x 3 RGB or H x W grey) or image paths.
+
+        Returns one dict per image: ``boxes`` [K, 4] (x1, y1, x2, y2 in the image's own pixels),
+        ``scores`` [K], ``classes`` [K] (ids) and ``class_names`` (list of K names).
+        """
+        from keras_frcnn.inference import detect_images  # keeps model.py free of image I/O
+
+        return detect_images(self, images, batch_size=batch_size)
+
+
+def _inputs(data) -> dict:
+    """The input dict of a batch, whether Keras hands it over alone or as ``(x,)``/``(x, y)``."""
+    x, _, _ = keras.utils.unpack_x_y_sample_weight(data)
+    return x
+
+
+def build_model(config: Config, optimizer: keras.optimizers.Optimizer | str | None = None) -> FasterRCNN:
+    """Build a :class:`FasterRCNN` from ``config``; compile it when ``optimizer`` is given."""
+    model = FasterRCNN(config)
+    if optimizer is not None:
+        model.compile(optimizer=optimizer)
+    return model
+

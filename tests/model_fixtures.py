@@ -1,0 +1,58 @@
+"""Small hand-made detection problems for the model tests (no files, no generator)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from keras_frcnn.config import Config
+
+
+def tiny_config(**changes) -> Config:
+    """A tiny backbone on small images: a training step takes milliseconds on a CPU."""
+    settings = dict(
+        class_names=("a", "b", "c"), network="tiny", tiny_filters=(8, 16, 32, 32), head_units=64,
+        rpn_head_channels=32, anchor_scales=(16.0, 32.0, 64.0), anchor_ratios=(0.5, 1.0, 2.0),
+        im_size=128, max_size=128, pre_nms_top_n_train=300, post_nms_top_n_train=64,
+        pre_nms_top_n_test=300, post_nms_top_n_test=64, num_rois=32, max_boxes=8,
+        rpn_batch_size=64, score_threshold=0.05, max_detections=20,
+    )
+    settings.update(changes)
+    return Config(**settings)
+
+
+def scene(objects, height=128, width=128, seed=0):
+    """An image with dark shapes on a light background: ``objects`` = [(x1, y1, x2, y2, class_id)].
+
+    Class 0 is a filled rectangle, 1 a rectangle with a light hole, 2 a striped rectangle, so the
+    classes are visually distinct.
+    """
+    rng = np.random.default_rng(seed)
+    image = np.full((height, width, 3), 220.0, np.float32) + rng.normal(0, 3, (height, width, 3))
+    for x1, y1, x2, y2, cls in objects:
+        x1, y1, x2, y2 = int(x1), int(y1), int(x2), int(y2)
+        image[y1:y2, x1:x2] = 40.0
+        if cls == 1:
+            image[y1 + (y2 - y1) // 3: y2 - (y2 - y1) // 3, x1 + (x2 - x1) // 3: x2 - (x2 - x1) // 3] = 200.0
+        elif cls == 2:
+            image[y1:y2:4, x1:x2] = 160.0
+    return np.clip(image, 0, 255)
+
+
+def batch(scenes, max_boxes=8):
+    """A model input dict from ``[(image, objects), ...]`` (same-size images)."""
+    images = np.stack([image for image, _ in scenes]).astype(np.float32)
+    boxes = np.zeros((len(scenes), max_boxes, 4), np.float32)
+    labels = np.full((len(scenes), max_boxes), -1, np.int32)
+    for i, (_, objects) in enumerate(scenes):
+        for j, (x1, y1, x2, y2, cls) in enumerate(objects):
+            boxes[i, j] = (x1, y1, x2, y2)
+            labels[i, j] = cls
+    shape = np.tile(np.asarray(images.shape[1:3], np.int32), (len(scenes), 1))
+    return {"images": images, "image_shape": shape, "boxes": boxes, "labels": labels}
+
+
+def two_scenes():
+    """The two-image overfitting set."""
+    first = [(10, 12, 30, 52, 0), (50, 20, 90, 40, 1), (70, 70, 96, 118, 2), (20, 80, 44, 104, 0)]
+    second = [(14, 60, 54, 80, 2), (80, 10, 100, 50, 0), (60, 84, 100, 108, 1)]
+    return [(scene(first, seed=1), first), (scene(second, seed=2), second)]

@@ -1,0 +1,141 @@
+"""The Faster R-CNN model: training step, gradients, graph purity, batching, save/load."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from keras_frcnn.backbones import build_backbone
+from keras_frcnn.config import Config
+from keras_frcnn.errors import UserError
+from keras_frcnn.model import FasterRCNN, build_model
+from model_fixtures import batch, scene, tiny_config, two_scenes
+
+PYTHON_CALLBACK_OPS = {"PyFunc", "PyFuncStateless", "EagerPyFunc", "NumpyFunction"}
+
+
+@pytest.fixture(scope="module")
+def data():
+    return batch(two_scenes())
+
+
+@pytest.fixture(scope="module")
+def model():
+    keras.utils.set_random_seed(0)
+    return build_model(tiny_config(), keras.optimizers.Adam(1e-3))
+
+
+def test_loss_terms_are_reported_and_finite(model, data):
+    history = model.fit(tf.data.Dataset.from_tensors(data).repeat(), steps_per_epoch=2, epochs=1, verbose=0)
+    assert set(history.history) == {"loss", "rpn_cls", "rpn_reg", "head_cls", "head_reg"}
+    values = {k: v[-1] for k, v in history.history.items()}
+    assert all(np.isfinite(v) for v in values.values())
+    parts = values["rpn_cls"] + values["rpn_reg"] + values["head_cls"] + values["head_reg"]
+    assert values["loss"] == pytest.approx(parts, rel=1e-5)
+
+
+def test_gradients_reach_every_trainable_weight(model, data):
+    with tf.GradientTape() as tape:
+        loss = model.compute_frcnn_losses(data, training=True)["loss"]
+    gradients = tape.gradient(loss, model.trainable_variables)
+    missing = [v.path for v, g in zip(model.trainable_variables, gradients) if g is None]
+    zero = [v.path for v, g in zip(model.trainable_variables, gradients) if g is not None and not np.any(g.numpy())]
+    assert not missing and not zero, (missing, zero)
+    assert len(model.trainable_variables) == 2 * (4 + 2 + 3 + 2)  # backbone, head fc, RPN, outputs
+
+
+def _graph_op_types(concrete) -> set[str]:
+    graph_def = concrete.graph.as_graph_def()
+    types = {node.op for node in graph_def.node}
+    for function in graph_def.library.function:
+        types |= {node.op for node in function.node_def}
+    return types
+
+
+def test_training_step_graph_has_no_python_callbacks(model, data):
+    spec = {k: tf.TensorSpec((None,) + v.shape[1:], tf.as_dtype(v.dtype)) for k, v in data.items()}
+    concrete = tf.function(model.train_step).get_concrete_function(spec)
+    types = _graph_op_types(concrete)
+    assert "NonMaxSuppressionV5" in types or any(t.startswith("NonMaxSuppression") for t in types)
+    assert not types & PYTHON_CALLBACK_OPS
+
+
+def test_inference_graph_has_no_python_callbacks(model, data):
+    inputs = {"images": data["images"], "image_shape": data["image_shape"]}
+    spec = {k: tf.TensorSpec((None,) + v.shape[1:], tf.as_dtype(v.dtype)) for k, v in inputs.items()}
+    concrete = tf.function(lambda x: model(x)).get_concrete_function(spec)
+    assert not _graph_op_types(concrete) & PYTHON_CALLBACK_OPS
+
+
+def test_batch_of_images_with_different_sizes(model):
+    small = [(8, 8, 40, 30, 0)]
+    large = [(20, 30, 60, 90, 1), (70, 10, 120, 40, 2)]
+    images = np.zeros((2, 128, 160, 3), np.float32)
+    images[0, :64, :96] = scene(small, height=64, width=96)
+    images[1] = scene(large, height=128, width=160)
+    boxes = np.zeros((2, 8, 4), np.float32)
+    labels = np.full((2, 8), -1, np.int32)
+    boxes[0, 0], labels[0, 0] = small[0][:4], 0
+    boxes[1, :2], labels[1, :2] = [o[:4] for o in large], [1, 2]
+    data = {"images": images, "image_shape": np.array([[64, 96], [128, 160]], np.int32), "boxes": boxes, "labels": labels}
+    terms = model.compute_frcnn_losses(data, training=True)
+    assert np.isfinite(terms["loss"].numpy())
+    out = model.predict_on_batch({"images": images, "image_shape": data["image_shape"]})
+    first = out["boxes"][0][out["valid"][0]]
+    assert np.all(first[:, 2] <= 96 + 1e-3) and np.all(first[:, 3] <= 64 + 1e-3)  # clipped to the valid image
+
+
+def test_image_without_objects_trains(model):
+    data = batch([(scene([]), [])])
+    terms = model.compute_frcnn_losses(data, training=True)
+    assert np.isfinite(terms["loss"].numpy())
+    assert terms["rpn_reg"].numpy() == 0.0 and terms["head_reg"].numpy() == 0.0
+
+
+def test_save_and_load_give_identical_detections(model, data, tmp_path):
+    path = tmp_path / "model.keras"
+    model.save(path)
+    loaded = keras.models.load_model(path, safe_mode=True)
+    assert isinstance(loaded, FasterRCNN)
+    assert loaded.frcnn_config == model.frcnn_config
+    inputs = {"images": data["images"], "image_shape": data["image_shape"]}
+    model.make_predict_function(force=True)  # trace both models for the same input shapes
+    expected, actual = model.predict_on_batch(inputs), loaded.predict_on_batch(inputs)
+    for key in expected:
+        np.testing.assert_array_equal(expected[key], actual[key])
+    assert isinstance(loaded.optimizer, keras.optimizers.Adam)
+    for saved, restored in zip(model.optimizer.variables, loaded.optimizer.variables):
+        np.testing.assert_array_equal(saved.numpy(), restored.numpy())
+
+
+def test_detect_returns_names_in_original_coordinates(model):
+    image = scene([(10, 12, 30, 52, 0)], height=64, width=64)[..., 0].astype(np.uint8)  # grey, half size
+    (result,) = model.detect(image)
+    assert set(result) == {"boxes", "scores", "classes", "class_names"}
+    assert len(result["class_names"]) == len(result["boxes"])
+    assert all(name in ("a", "b", "c") for name in result["class_names"])
+    if len(result["boxes"]):
+        assert result["boxes"].max() <= 64 + 1e-3  # mapped back from the 128 px model input
+
+
+@pytest.mark.parametrize("network, channels, head_dims", [("vgg16", 512, 64), ("resnet50", 1024, 2048)])
+def test_backbones_have_stride_16(network, channels, head_dims):
+    backbone = build_backbone(Config(class_names=("a",), network=network, head_units=64))
+    features = backbone.features(np.zeros((1, 96, 160, 3), np.float32))
+    assert features.shape == (1, 6, 10, channels)
+    pooled = np.zeros((2, backbone.pooled_size, backbone.pooled_size, channels), np.float32)
+    assert backbone.head(pooled).shape == (2, head_dims)
+
+
+def test_frozen_blocks_and_batchnorm():
+    backbone = build_backbone(Config(class_names=("a",), network="resnet50", freeze_blocks=2, freeze_batchnorm=True))
+    frozen = {layer.name for layer in backbone.features.layers if not layer.trainable}
+    assert "conv1_conv" in frozen and "conv2_block1_1_conv" in frozen and "conv3_block1_1_conv" not in frozen
+    assert all(not layer.trainable for layer in backbone.features.layers if isinstance(layer, keras.layers.BatchNormalization))
+
+
+def test_weights_errors_are_clear(tmp_path):
+    with pytest.raises(UserError, match="weights file not found"):
+        build_backbone(Config(class_names=("a",), network="vgg16", weights=str(tmp_path / "missing.h5")))
+    with pytest.raises(UserError, match="at least 4 blocks"):
+        build_backbone(Config(class_names=("a",), network="tiny", tiny_filters=(8, 8)))
