@@ -80,6 +80,7 @@ class Config:
 
     # Training data.
     max_boxes: int = 100  # ground-truth boxes per image after padding
+    seed: int = 0  # data split, shuffling, augmentation and in-graph sampling
 
     def __post_init__(self):
         for name in ("class_names", "tiny_filters", "anchor_scales", "anchor_ratios", "box_target_scales"):

@@ -146,30 +146,32 @@ class FasterRCNN(keras.Model):
         rpn_logits, rpn_deltas = self._rpn(features)
         anchors = self._anchors(features)
 
+        rpn_seeds, roi_seeds = self._sampling_seeds(tf.shape(images)[0])
+
         def anchor_targets(args):
-            boxes, valid, shape = args
+            boxes, valid, shape, seed = args
             shape = tf.cast(shape, tf.float32)
             return rpn_targets(
                 anchors, boxes, valid, shape[0], shape[1], positive_iou=cfg.rpn_positive_iou,
                 negative_iou=cfg.rpn_negative_iou, batch_size=cfg.rpn_batch_size,
                 positive_fraction=cfg.rpn_positive_fraction, allowed_border=cfg.rpn_allowed_border,
-                box_coder=self.rpn_coder)
+                box_coder=self.rpn_coder, seed=seed)
 
         rpn_labels, rpn_target_deltas = tf.map_fn(
-            anchor_targets, (gt_boxes, gt_valid, image_shape),
+            anchor_targets, (gt_boxes, gt_valid, image_shape, rpn_seeds),
             fn_output_signature=(tf.TensorSpec([None], tf.int32), tf.TensorSpec([None, 4], tf.float32)))
 
         proposals, proposals_valid = self._proposals(rpn_logits, rpn_deltas, anchors, image_shape, training=True)
 
         def roi_targets(args):
-            boxes, labels, valid, props, props_ok = args
+            boxes, labels, valid, props, props_ok, seed = args
             return sample_rois(
                 props, props_ok, boxes, labels, valid, num_rois=cfg.num_rois,
                 positive_fraction=cfg.roi_positive_fraction, positive_iou=cfg.roi_positive_iou,
-                negative_iou_low=cfg.roi_negative_iou_low, box_coder=self.head_coder)
+                negative_iou_low=cfg.roi_negative_iou_low, box_coder=self.head_coder, seed=seed)
 
         rois, roi_labels, roi_target_deltas, roi_weights = tf.map_fn(
-            roi_targets, (gt_boxes, gt_labels, gt_valid, proposals, proposals_valid),
+            roi_targets, (gt_boxes, gt_labels, gt_valid, proposals, proposals_valid, roi_seeds),
             fn_output_signature=(tf.TensorSpec([cfg.num_rois, 4], tf.float32), tf.TensorSpec([cfg.num_rois], tf.int32),
                                  tf.TensorSpec([cfg.num_rois, 4], tf.float32), tf.TensorSpec([cfg.num_rois], tf.float32)))
         class_logits, class_deltas = self._head(features, tf.stop_gradient(rois), training)
@@ -191,6 +193,15 @@ class FasterRCNN(keras.Model):
                  "head_reg": head_reg / batch}
         terms["loss"] = tf.add_n(list(terms.values()))
         return terms
+
+    def _sampling_seeds(self, batch_size):
+        """Stateless seeds [B, 2] for anchor and RoI sampling, from ``config.seed``, the optimizer
+        step and the image's place in the batch: a resumed run samples exactly as an uninterrupted one."""
+        step = tf.cast(self.optimizer.iterations, tf.int64) if self.optimizer is not None else tf.constant(0, tf.int64)
+        index = tf.range(tf.cast(batch_size, tf.int64), dtype=tf.int64)
+        base = tf.constant(self.frcnn_config.seed, tf.int64) * 1_000_003 + step
+        first = tf.fill(tf.shape(index), base)
+        return tf.stack([first, 2 * index], axis=1), tf.stack([first, 2 * index + 1], axis=1)
 
     def _record(self, terms: dict) -> dict:
         for name, tracker in self.loss_trackers.items():

@@ -1,0 +1,144 @@
+"""Speed benchmark: what the full model costs beyond its unavoidable dense layers.
+
+    python -m keras_frcnn.benchmark --network vgg16 --im-size 600 --json OUT
+
+Times (median of ``--runs`` after a warm-up, batch 1, seconds): the backbone alone, the *dense*
+network (backbone + RPN head + RoI head run on the same number of RoIs, with no anchor, proposal,
+sampling or pooling work), full detection, and the same three for a training step. The overheads
+``detect_s / dense_forward_s`` and ``train_step_s / dense_train_step_s`` measure everything the
+in-graph Faster R-CNN machinery adds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import sys
+import time
+
+from keras_frcnn.errors import run_cli
+
+
+def _median_seconds(function, runs: int) -> float:
+    function()  # warm-up (traces the graph)
+    function()
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def measure(network: str, im_size: int, runs: int, num_rois: int | None, post_nms_test: int | None,
+            pre_nms_test: int | None) -> dict:
+    """Build a model at default settings (with the given overrides) and time its parts."""
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    from keras_frcnn.annotations.classes import ClassMap
+    from keras_frcnn.backbones import preprocess
+    from keras_frcnn.config import Config
+    from keras_frcnn.model import build_model
+
+    changes = {"class_names": ClassMap.chromosomes().names, "network": network, "im_size": im_size,
+               "max_size": max(im_size, 1000)}
+    for key, value in (("num_rois", num_rois), ("post_nms_top_n_test", post_nms_test),
+                       ("pre_nms_top_n_test", pre_nms_test)):
+        if value is not None:
+            changes[key] = value
+    config = Config(**changes)
+    keras.utils.set_random_seed(0)
+    model = build_model(config, keras.optimizers.Adamax(learning_rate=1e-6))
+
+    rng = np.random.default_rng(0)
+    image = tf.constant(rng.uniform(0, 255, (1, im_size, im_size, 3)).astype(np.float32))
+    image_shape = tf.constant([[im_size, im_size]], tf.int32)
+    centres = rng.uniform(40, im_size - 40, (46, 2))
+    sizes = rng.uniform(15, 70, (46, 2))
+    boxes = np.zeros((1, config.max_boxes, 4), np.float32)
+    labels = np.full((1, config.max_boxes), -1, np.int32)
+    boxes[0, :46] = np.concatenate([centres - sizes / 2, centres + sizes / 2], axis=1)
+    labels[0, :46] = np.arange(46)
+    data = {"images": image, "image_shape": image_shape, "boxes": tf.constant(boxes), "labels": tf.constant(labels)}
+
+    pooled_shape = [model.pooled_size, model.pooled_size, model.features.output.shape[-1]]
+
+    def dense(images, rois: int, training: bool):
+        features = model.features(preprocess(images, model.preprocessing), training=training)
+        hidden = model.rpn_conv(features)
+        rpn = tf.reduce_sum(model.rpn_objectness(hidden)) + tf.reduce_sum(model.rpn_box_deltas(hidden))
+        pooled = tf.zeros([rois] + pooled_shape) + tf.reduce_mean(features)  # same work as pooled RoIs
+        head = model.roi_head(pooled, training=training)
+        return rpn + tf.reduce_sum(model.class_logits(head)) + tf.reduce_sum(model.class_box_deltas(head))
+
+    def train(loss_function, variables):
+        """A compiled training step on ``variables`` with an optimizer of its own."""
+        optimizer = keras.optimizers.Adamax(learning_rate=1e-6)
+
+        @tf.function
+        def step():
+            with tf.GradientTape() as tape:
+                loss = loss_function()
+            optimizer.apply(tape.gradient(loss, variables), variables)
+            return loss
+        return step
+
+    backbone_forward = tf.function(lambda: model.features(preprocess(image, model.preprocessing)))
+    dense_forward = tf.function(lambda: dense(image, config.post_nms_top_n_test, False))
+    detect = tf.function(lambda: model({"images": image, "image_shape": image_shape}))
+    backbone_train = train(lambda: tf.reduce_sum(model.features(preprocess(image, model.preprocessing), training=True)),
+                           model.features.trainable_variables)
+    dense_train = train(lambda: dense(image, config.num_rois, True), model.trainable_variables)
+    full_train = tf.function(lambda: model.train_step(data))
+
+    timings = {
+        "backbone_forward_s": _median_seconds(backbone_forward, runs),
+        "dense_forward_s": _median_seconds(dense_forward, runs),
+        "detect_s": _median_seconds(detect, runs),
+        "backbone_train_step_s": _median_seconds(backbone_train, runs),
+        "dense_train_step_s": _median_seconds(dense_train, runs),
+        "train_step_s": _median_seconds(full_train, runs),
+    }
+    timings = {k: round(v, 4) for k, v in timings.items()}
+    return {
+        "network": network, "im_size": im_size, "batch_size": 1, "runs": runs,
+        "num_rois": config.num_rois, "pre_nms_top_n_test": config.pre_nms_top_n_test,
+        "post_nms_top_n_test": config.post_nms_top_n_test, **timings,
+        "detect_overhead": round(timings["detect_s"] / timings["dense_forward_s"], 3),
+        "train_overhead": round(timings["train_step_s"] / timings["dense_train_step_s"], 3),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "tensorflow": tf.__version__, "keras": keras.__version__,
+    }
+
+
+def _main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m keras_frcnn.benchmark", description=__doc__.splitlines()[0])
+    parser.add_argument("--network", choices=("vgg16", "resnet50", "tiny"), default="vgg16")
+    parser.add_argument("--im-size", type=int, default=600)
+    parser.add_argument("--runs", type=int, default=5, help="timed runs per measurement (median)")
+    parser.add_argument("--num-rois", type=int, help="RoIs per image in training (default: config)")
+    parser.add_argument("--post-nms-test", type=int, help="proposals kept at test time (default: config)")
+    parser.add_argument("--pre-nms-test", type=int, help="proposals before NMS at test time (default: config)")
+    parser.add_argument("--json", help="also write the result to this file")
+    args = parser.parse_args(argv)
+    if args.runs < 1 or args.im_size < 32:
+        parser.error("--runs must be >= 1 and --im-size >= 32")
+    result = measure(args.network, args.im_size, args.runs, args.num_rois, args.post_nms_test, args.pre_nms_test)
+    text = json.dumps(result, indent=2)
+    print(text)
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as handle:
+            handle.write(text + "\n")
+    return 0
+
+
+def main(argv=None) -> int:
+    return run_cli(_main, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

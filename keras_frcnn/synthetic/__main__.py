@@ -1,0 +1,111 @@
+"""Command line: ``python -m keras_frcnn.synthetic --out DIR --train N --test M ...``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from typing import Sequence
+
+from keras_frcnn.errors import UserError, run_cli
+from keras_frcnn.synthetic.generate import generate_dataset
+from keras_frcnn.synthetic.imaging import STYLES
+from keras_frcnn.synthetic.scene import DEFAULT_SIZE, MODES
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are :class:`UserError` (one line, exit 2)."""
+
+    def error(self, message: str):  # type: ignore[override]
+        raise UserError(message)
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must not be negative, got {value}")
+    return value
+
+
+def _size(text: str) -> int:
+    value = _count(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError("must be positive")
+    return value
+
+
+def _rate(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="python -m keras_frcnn.synthetic",
+        description="Write a synthetic G-banded chromosome data set (PNG images, "
+        "train.csv/test.csv as filepath,x1,y1,x2,y2,class_name, manifest.json).",
+    )
+    parser.add_argument("--out", required=True, help="output directory")
+    parser.add_argument("--train", type=_count, default=100, help="training images (default 100)")
+    parser.add_argument("--test", type=_count, default=20, help="test images (default 20)")
+    parser.add_argument("--mode", choices=MODES, default="karyogram", help="image kind (default karyogram)")
+    parser.add_argument("--seed", type=_count, default=0, help="random seed (default 0)")
+    sizes = ", ".join(f"{m} {w}x{h}" for m, (w, h) in DEFAULT_SIZE.items())
+    parser.add_argument("--width", type=_size, default=None, help=f"image width (default: {sizes})")
+    parser.add_argument("--height", type=_size, default=None, help="image height")
+    parser.add_argument(
+        "--abnormal-rate", type=_rate, default=0.1, help="fraction of aneuploid cells (default 0.1)"
+    )
+    parser.add_argument(
+        "--exception-rate",
+        type=_rate,
+        default=0.02,
+        help="per-image probability of one 5-? or X-? label (default 0.02)",
+    )
+    parser.add_argument(
+        "--style", choices=STYLES, default="gband",
+        help="gband: dark on light bright-field (default); qband: bright on dark fluorescence",
+    )
+    parser.add_argument("--quiet", action="store_true", help="print nothing on success")
+    return parser
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    args = build_parser().parse_args(argv)
+    start = time.perf_counter()
+    manifest = generate_dataset(
+        args.out,
+        args.train,
+        args.test,
+        mode=args.mode,
+        seed=args.seed,
+        width=args.width,
+        height=args.height,
+        abnormal_rate=args.abnormal_rate,
+        exception_rate=args.exception_rate,
+        style=args.style,
+    )
+    elapsed = time.perf_counter() - start
+    if not args.quiet:
+        total = args.train + args.test
+        boxes = sum(split["boxes"] for split in manifest["splits"].values())
+        rate = f", {total / elapsed:.1f} images/s" if total and elapsed > 0 else ""
+        print(f"wrote {args.train} train + {args.test} test images ({boxes} boxes) to {args.out}{rate}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Console entry point: returns the exit code (0, or 2 for a user error)."""
+    return run_cli(_main, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
