@@ -34,14 +34,14 @@ def as_rgb(image) -> np.ndarray:
 
 
 def resize_for_model(image: np.ndarray, im_size: int, max_size: int) -> tuple[np.ndarray, float]:
-    """Resize so the shorter side is ``im_size`` (longer side at most ``max_size``)."""
-    from keras_frcnn.data.pipeline import resize_scale
+    """Resize exactly as the training pipeline does (shorter side ``im_size``, longer side at most
+    ``max_size``; bilinear, antialiased when shrinking)."""
+    import tensorflow as tf
 
-    height, width = image.shape[:2]
-    scale = resize_scale(height, width, im_size, max_size)
-    size = (max(1, int(round(width * scale))), max(1, int(round(height * scale))))
-    resized = cv2.resize(image.astype(np.float32), size, interpolation=cv2.INTER_LINEAR)
-    return resized, scale
+    from keras_frcnn.data.pipeline import resize_image
+
+    resized, scale = resize_image(tf.convert_to_tensor(image), im_size, max_size)
+    return resized.numpy(), float(scale)
 
 
 def detect_images(model, images, batch_size: int = 1) -> list[dict]:

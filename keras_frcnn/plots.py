@@ -4,7 +4,6 @@ atomically: a temporary file in the target folder, then ``os.replace``."""
 from __future__ import annotations
 
 import os
-import tempfile
 
 import numpy as np
 import pandas as pd
@@ -12,22 +11,14 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 
+from keras_frcnn.atomic import atomic_path
+
 
 def save_figure_atomically(figure: Figure, out_png: str | os.PathLike, *, dpi: int = 120) -> None:
     """Write ``figure`` as a PNG; a reader never sees a partial file, a failure leaves none."""
-    out_png = os.fspath(out_png)
-    folder = os.path.dirname(os.path.abspath(out_png))
-    os.makedirs(folder, exist_ok=True)
-    descriptor, temp_path = tempfile.mkstemp(dir=folder, prefix=".plot-", suffix=".png.tmp")
-    try:
-        FigureCanvasAgg(figure)  # attaches the Agg canvas to the figure
-        with os.fdopen(descriptor, "wb") as handle:
-            figure.savefig(handle, format="png", dpi=dpi)
-        os.replace(temp_path, out_png)
-    except BaseException:
-        if os.path.exists(temp_path):
-            os.unlink(temp_path)
-        raise
+    FigureCanvasAgg(figure)  # attaches the Agg canvas to the figure
+    with atomic_path(out_png) as temp_path:
+        figure.savefig(temp_path, format="png", dpi=dpi)
 
 
 def _value(number: float | None) -> float:

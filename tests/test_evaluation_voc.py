@@ -348,8 +348,9 @@ def test_plots_written_atomically(tmp_path):
 
 
 def test_plot_failure_leaves_no_file(tmp_path, monkeypatch):
-    def broken_savefig(figure, handle, **kwargs):  # writes half a PNG, then fails
-        handle.write(PNG_SIGNATURE)
+    def broken_savefig(figure, path, **kwargs):  # writes half a PNG, then fails
+        with open(path, "wb") as handle:
+            handle.write(PNG_SIGNATURE)
         raise OSError("disk full")
 
     monkeypatch.setattr(Figure, "savefig", broken_savefig)

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_frcnn.boxes import BoxCoder, pairwise_iou_numpy
+from keras_frcnn.boxes import BoxCoder
+from keras_frcnn.evaluation.matching import pairwise_iou as pairwise_iou_numpy
 from keras_frcnn.proposals import batched_nms_per_class, generate_proposals, nms_padded
 
 

@@ -64,8 +64,8 @@ def check_threshold(name: str, value: float) -> float:
 
 def pairwise_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """IoU ``[N, M]`` of ``a [N, 4]`` against ``b [M, 4]`` in float64, continuous coordinates; a
-    zero union gives 0. (Same as ``keras_frcnn.boxes.pairwise_iou_numpy``, kept here so that
-    evaluation does not import TensorFlow.)"""
+    zero union gives 0. The NumPy twin of ``keras_frcnn.boxes.pairwise_iou`` (evaluation does
+    not import TensorFlow)."""
     a = np.asarray(a, np.float64).reshape(-1, 4)
     b = np.asarray(b, np.float64).reshape(-1, 4)
     iw = np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0])

@@ -1,0 +1,317 @@
+"""The input pipeline: image records -> batched, resized, augmented tensors (graph-only tf.data).
+
+Each element of :func:`make_dataset` is a dict:
+
+================  ====================  =======================================================
+key               dtype, shape          meaning
+================  ====================  =======================================================
+``images``        float32 [B, H, W, 3]  RGB, 0-255, zero-padded to the batch's largest H and W
+``image_shape``   int32 [B, 2]          valid ``(height, width)`` after resize and transform
+``boxes``         float32 [B, M, 4]     ``x1, y1, x2, y2`` in resized+transformed pixels, zero pad
+``labels``        int32 [B, M]          0-based class ids, ``-1`` padding
+``scale``         float32 [B]           resize factor (resized / original, before the transform)
+``image_index``   int32 [B]             index into ``records`` (maps detections back)
+``transform_id``  int32 [B]             D4 transform applied (see :mod:`keras_frcnn.data.augment`)
+================  ====================  =======================================================
+
+``M`` is ``config.max_boxes``. The encoded image comes from ``record.image_bytes`` when present,
+else from ``record.path``; TensorFlow decodes it (PNG, JPEG, BMP; grey images get 3 identical
+channels; 16-bit PNGs keep their high byte, as ``cv2.imread`` does). It is resized bilinearly
+(antialiased when shrinking) so that the shorter side is ``im_size`` unless the longer side would
+pass ``max_size`` (:func:`resize_scale`); the transform is applied before the resize (they
+commute, and the uint8 image is 4x smaller than the float one). Boxes are scaled per axis by the exact
+ratio of the rounded new size to the old one (so they follow the pixels exactly; ``scale`` is the
+nominal factor, the two differ by less than half a resized pixel) and clipped to the image.
+Embedded images are held in memory as one tensor (fine for LabelMe-sized data sets).
+
+Reproducibility: everything random is a stateless function of ``seed``. The order of epoch ``e``
+is a permutation drawn from ``(seed, e)``; the transform of an element is drawn from
+``(seed, e, position in the epoch)``. Two datasets built with the same records, config and seed
+give the same elements in the same order, epoch after epoch, whatever ``tf.random.set_seed``
+says; a different epoch gets a different order and different transforms.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import numpy as np
+import tensorflow as tf
+
+from keras_frcnn.annotations.classes import ClassMap
+from keras_frcnn.annotations.records import ImageRecord
+from keras_frcnn.config import Config
+from keras_frcnn.data.augment import (
+    apply_transform,
+    lr_swap_table,
+    paper_expansion_ids,
+    random_transform_id,
+    transform_swaps_lr,
+)
+from keras_frcnn.errors import UserError
+
+EXPANSIONS = ("online", "paper16")
+# Independent stateless streams derived from the user's seed.
+_ORDER_STREAM = 1
+_TRANSFORM_STREAM = 2
+
+
+def resize_scale(height: float, width: float, im_size: float, max_size: float) -> float:
+    """Factor making the shorter side ``im_size``, reduced so the longer side is at most ``max_size``.
+
+    Computed in float32, bit for bit as :func:`resize_scale_tf`.
+    """
+    short = np.float32(min(height, width))
+    long = np.float32(max(height, width))
+    scale = np.float32(im_size) / short
+    if long * scale > np.float32(max_size):
+        scale = np.float32(max_size) / long
+    return float(scale)
+
+
+def resized_shape(height: int, width: int, im_size: float, max_size: float) -> tuple[int, int]:
+    """``(height, width)`` after resizing: ``floor(side * scale + 0.5)``, at least 1 (as the pipeline)."""
+    scale = np.float32(resize_scale(height, width, im_size, max_size))
+
+    def side(length: int) -> int:
+        return max(1, math.floor(np.float32(length) * scale + np.float32(0.5)))
+
+    return side(height), side(width)
+
+
+def resize_scale_tf(height, width, im_size: float, max_size: float) -> tf.Tensor:
+    """:func:`resize_scale` in TensorFlow (float32; any argument may be a tensor, shapes broadcast)."""
+    h = tf.cast(height, tf.float32)
+    w = tf.cast(width, tf.float32)
+    im_size = tf.cast(im_size, tf.float32)
+    max_size = tf.cast(max_size, tf.float32)
+    scale = im_size / tf.minimum(h, w)
+    return tf.where(tf.maximum(h, w) * scale > max_size, max_size / tf.maximum(h, w), scale)
+
+
+def resized_shape_tf(height, width, im_size: float, max_size: float) -> tuple[tf.Tensor, tf.Tensor]:
+    """:func:`resized_shape` in TensorFlow (int32)."""
+    scale = resize_scale_tf(height, width, im_size, max_size)
+
+    def side(length):
+        return tf.maximum(1, tf.cast(tf.floor(tf.cast(length, tf.float32) * scale + 0.5), tf.int32))
+
+    return side(height), side(width)
+
+
+def decode_image(data: tf.Tensor) -> tf.Tensor:
+    """Encoded PNG/JPEG/BMP bytes -> uint8 ``[H, W, 3]`` RGB."""
+    image = tf.io.decode_image(data, channels=3, dtype=tf.uint8, expand_animations=False)
+    image.set_shape([None, None, 3])
+    return image
+
+
+def resize_image(image: tf.Tensor, im_size: float, max_size: float) -> tuple[tf.Tensor, tf.Tensor]:
+    """Resize ``[H, W, C]`` by the :func:`resize_scale` rule -> (float32 image, scale).
+
+    Bilinear; antialiased when shrinking (a plain bilinear shrink aliases thin structures), plain
+    when enlarging (the same result, 4x faster). Use it at inference for identical input.
+    """
+    shape = tf.shape(image)
+    new_h, new_w = resized_shape_tf(shape[0], shape[1], im_size, max_size)
+    size = tf.stack([new_h, new_w])
+    scale = resize_scale_tf(shape[0], shape[1], im_size, max_size)
+    resized = tf.cond(
+        scale < 1.0,
+        lambda: tf.image.resize(image, size, method="bilinear", antialias=True),
+        lambda: tf.image.resize(image, size, method="bilinear", antialias=False),
+    )
+    return resized, scale
+
+
+def _clip_boxes(boxes: tf.Tensor, hw: tf.Tensor) -> tf.Tensor:
+    """Clip ``[N, 4]`` boxes to an image of ``hw = (height, width)``."""
+    hw = tf.cast(hw, boxes.dtype)
+    return tf.clip_by_value(boxes, 0.0, tf.stack([hw[1], hw[0], hw[1], hw[0]]))
+
+
+def _resize_boxes(boxes: tf.Tensor, old_hw: tf.Tensor, new_hw: tf.Tensor) -> tf.Tensor:
+    """Scale ``[N, 4]`` boxes by the exact per-axis ratio of the new to the old image size."""
+    ratio = tf.cast(new_hw, tf.float32) / tf.cast(old_hw, tf.float32)
+    return _clip_boxes(boxes * tf.stack([ratio[1], ratio[0], ratio[1], ratio[0]]), new_hw)
+
+
+def _check_records(records: Sequence[ImageRecord], class_map: ClassMap, max_boxes: int) -> None:
+    if not records:
+        raise UserError("no images to build a dataset from")
+    for record in records:
+        if record.num_boxes > max_boxes:
+            raise UserError(
+                f"{record.path}: {record.num_boxes} boxes, more than max_boxes={max_boxes}; "
+                "raise max_boxes in the config"
+            )
+        unknown = sorted(set(record.labels) - set(class_map.names))
+        if unknown:
+            raise UserError(f"{record.path}: label(s) not in the class list: {', '.join(unknown)}")
+
+
+def _record_tensors(records: Sequence[ImageRecord], class_map: ClassMap, max_boxes: int) -> dict:
+    n = len(records)
+    boxes = np.zeros((n, max_boxes, 4), np.float32)
+    labels = np.full((n, max_boxes), -1, np.int32)
+    for i, record in enumerate(records):
+        boxes[i, : record.num_boxes] = record.boxes
+        labels[i, : record.num_boxes] = class_map.to_ids(record.labels)
+    return {
+        "path": tf.constant([str(r.path) for r in records], tf.string),
+        "bytes": tf.constant([r.image_bytes or b"" for r in records], tf.string),
+        "has_bytes": tf.constant([r.image_bytes is not None for r in records], tf.bool),
+        "boxes": tf.constant(boxes),
+        "labels": tf.constant(labels),
+        "num_boxes": tf.constant([r.num_boxes for r in records], tf.int32),
+    }
+
+
+def _order_dataset(
+    num_records: int, seed: int, *, shuffle: bool, repeat: bool, expansion_ids: tuple[int, ...] | None
+) -> tf.data.Dataset:
+    """``(epoch, position, record index, fixed transform id or -1)`` for every element, in order."""
+    copies = len(expansion_ids) if expansion_ids else 1
+    per_epoch = num_records * copies
+    record_of = tf.constant(np.repeat(np.arange(num_records, dtype=np.int32), copies))
+    fixed_ids = tf.constant(np.tile(np.asarray(expansion_ids or (-1,), np.int32), num_records))
+    order_key = tf.constant([seed, _ORDER_STREAM], tf.int64)
+
+    def epoch_elements(epoch):
+        if shuffle:
+            noise = tf.random.stateless_uniform(
+                [per_epoch], seed=tf.random.experimental.stateless_fold_in(order_key, epoch)
+            )
+            slots = tf.argsort(noise, stable=True)
+        else:
+            slots = tf.range(per_epoch)
+        slots = tf.cast(slots, tf.int32)
+        return tf.data.Dataset.from_tensor_slices(
+            {
+                "epoch": tf.fill([per_epoch], epoch),
+                "position": tf.range(per_epoch, dtype=tf.int64),
+                "image_index": tf.gather(record_of, slots),
+                "fixed_id": tf.gather(fixed_ids, slots),
+            }
+        )
+
+    epochs = tf.data.Dataset.counter() if repeat else tf.data.Dataset.range(1)
+    cardinality = tf.data.INFINITE_CARDINALITY if repeat else per_epoch
+    return epochs.flat_map(epoch_elements).apply(tf.data.experimental.assert_cardinality(cardinality))
+
+
+def make_dataset(
+    records: Sequence[ImageRecord],
+    class_map: ClassMap,
+    config: Config,
+    *,
+    training: bool,
+    batch_size: int = 1,
+    shuffle: bool | None = None,
+    seed: int = 0,
+    augment: bool | None = None,
+    expansion: str = "online",
+    repeat: bool | None = None,
+) -> tf.data.Dataset:
+    """A batched ``tf.data.Dataset`` of the records (element spec in the module docstring).
+
+    Defaults follow ``training``: shuffle and repeat when training; augment when training and
+    any of ``config.hflip/vflip/rot90`` is on (or ``expansion="paper16"``). ``expansion``:
+    ``"online"`` draws one transform per element from the subgroup the config's flags generate;
+    ``"paper16"`` yields every image 16 times per epoch, with the paper's fixed transforms
+    (:func:`keras_frcnn.data.augment.paper_expansion_ids`). A repeating dataset drops no data
+    but has a static batch size (batches run across epoch ends).
+    """
+    if expansion not in EXPANSIONS:
+        raise UserError(f"expansion must be one of {', '.join(EXPANSIONS)}, not {expansion!r}")
+    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
+        raise UserError(f"seed must be an integer, not {seed!r}")
+    if batch_size < 1:
+        raise UserError(f"batch_size must be at least 1, not {batch_size}")
+    records = list(records)
+    _check_records(records, class_map, config.max_boxes)
+    shuffle = training if shuffle is None else bool(shuffle)
+    repeat = training if repeat is None else bool(repeat)
+    if augment is None:
+        augment = training and (config.hflip or config.vflip or config.rot90 or expansion == "paper16")
+    if expansion == "paper16" and not augment:
+        raise UserError("expansion='paper16' needs augmentation, but augment is off")
+
+    data = _record_tensors(records, class_map, config.max_boxes)
+    swap_table = tf.constant(lr_swap_table(class_map.names))
+    flags = (config.hflip, config.vflip, config.rot90)
+    transform_key = tf.constant([seed, _TRANSFORM_STREAM], tf.int64)
+    im_size, max_size, max_boxes = config.im_size, config.max_size, config.max_boxes
+
+    def prepare(element):
+        index = element["image_index"]
+        encoded = tf.cond(
+            data["has_bytes"][index],
+            lambda: data["bytes"][index],
+            lambda: tf.io.read_file(data["path"][index]),
+        )
+        image = decode_image(encoded)
+        boxes = _clip_boxes(data["boxes"][index], tf.shape(image)[:2])
+        labels = data["labels"][index]
+
+        if not augment:
+            transform_id = tf.constant(0, tf.int32)
+        elif expansion == "paper16":
+            transform_id = element["fixed_id"]
+        else:
+            key = tf.random.experimental.stateless_fold_in(transform_key, element["epoch"])
+            key = tf.random.experimental.stateless_fold_in(key, element["position"])
+            transform_id = random_transform_id(*flags, seed=key)
+        if augment:
+            # Transform the small uint8 image, then resize: both commute, this is the cheap order.
+            image, boxes = apply_transform(image, boxes, transform_id)
+            if config.mirror_labels == "swap_lr":
+                swapped = tf.gather(swap_table, tf.maximum(labels, 0))
+                labels = tf.where(transform_swaps_lr(transform_id) & (labels >= 0), swapped, labels)
+        resized, scale = resize_image(image, im_size, max_size)
+        boxes = _resize_boxes(boxes, tf.shape(image)[:2], tf.shape(resized)[:2])
+        image = resized
+        valid = tf.range(max_boxes) < data["num_boxes"][index]
+        boxes = tf.where(valid[:, None], boxes, 0.0)
+        return {
+            "images": image,
+            "image_shape": tf.shape(image)[:2],
+            "boxes": boxes,
+            "labels": labels,
+            "scale": scale,
+            "image_index": index,
+            "transform_id": transform_id,
+        }
+
+    order = _order_dataset(
+        len(records),
+        seed,
+        shuffle=shuffle,
+        repeat=repeat,
+        expansion_ids=paper_expansion_ids() if expansion == "paper16" and augment else None,
+    )
+    dataset = order.map(prepare, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    dataset = dataset.padded_batch(
+        batch_size,
+        padded_shapes={
+            "images": [None, None, 3],
+            "image_shape": [2],
+            "boxes": [max_boxes, 4],
+            "labels": [max_boxes],
+            "scale": [],
+            "image_index": [],
+            "transform_id": [],
+        },
+        padding_values={
+            "images": 0.0,
+            "image_shape": 0,
+            "boxes": 0.0,
+            "labels": -1,
+            "scale": 0.0,
+            "image_index": 0,
+            "transform_id": 0,
+        },
+        drop_remainder=repeat,
+    )
+    return dataset.prefetch(tf.data.AUTOTUNE)
