@@ -21,6 +21,9 @@ def atomic_path(path: str | os.PathLike) -> Iterator[str]:
     suffix = os.path.splitext(path)[1]
     descriptor, temp_path = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=f".tmp{suffix}")
     os.close(descriptor)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(temp_path, 0o666 & ~umask)  # mkstemp makes 0600 files; give the usual permissions
     try:
         yield temp_path
         os.replace(temp_path, path)
@@ -40,3 +43,15 @@ def write_text(path: str | os.PathLike, text: str) -> None:
 
 def write_json(path: str | os.PathLike, data) -> None:
     write_text(path, json.dumps(data, indent=2) + "\n")
+
+
+def link_or_copy(source: str | os.PathLike, destination: str | os.PathLike) -> None:
+    """Make ``destination`` an atomic hard link to ``source`` (a copy where links are unsupported)."""
+    import shutil
+
+    with atomic_path(destination) as temp:
+        os.unlink(temp)
+        try:
+            os.link(source, temp)
+        except OSError:
+            shutil.copyfile(source, temp)

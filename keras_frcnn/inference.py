@@ -68,14 +68,45 @@ def _detect_batch(model, images: Iterable) -> list[dict]:
         "scale": np.asarray(scales, np.float32),
     }
     outputs = model.predict_on_batch(inputs)
-    results = []
-    for i in range(len(resized)):
-        valid = np.asarray(outputs["valid"][i], bool)
-        classes = np.asarray(outputs["classes"][i])[valid]
-        results.append({
-            "boxes": np.asarray(outputs["boxes"][i])[valid],
-            "scores": np.asarray(outputs["scores"][i])[valid],
-            "classes": classes,
-            "class_names": [model.class_names[c] for c in classes],
-        })
+    return [image_detections(outputs, i, model.class_names) for i in range(len(resized))]
+
+
+def image_detections(outputs: dict, index: int, class_names) -> dict:
+    """The valid detections of image ``index`` in a batch of model outputs, as NumPy, with names."""
+    valid = np.asarray(outputs["valid"][index], bool)
+    classes = np.asarray(outputs["classes"][index])[valid]
+    return {
+        "boxes": np.asarray(outputs["boxes"][index])[valid],
+        "scores": np.asarray(outputs["scores"][index])[valid],
+        "classes": classes,
+        "class_names": [class_names[c] for c in classes],
+    }
+
+
+def predict_records(model, records, batch_size: int = 1, progress=None) -> list:
+    """Detections (:class:`keras_frcnn.detections.Detections`) for every record's image, in
+    original coordinates, through the same tf.data pipeline as training (no augmentation).
+
+    ``progress``, if given, is called with the number of images done after each batch.
+    """
+    from keras_frcnn.annotations.classes import ClassMap
+    from keras_frcnn.annotations.records import ImageRecord
+    from keras_frcnn.data.pipeline import make_dataset
+    from keras_frcnn.detections import Detections
+
+    images_only = [ImageRecord(r.path, np.zeros((0, 4), np.float32), (), image_bytes=r.image_bytes) for r in records]
+    if not images_only:
+        return []
+    dataset = make_dataset(images_only, ClassMap(model.class_names), model.frcnn_config, training=False,
+                           batch_size=batch_size)
+    results: list = [None] * len(images_only)
+    done = 0
+    for batch in dataset:
+        outputs = model.predict_on_batch({key: batch[key] for key in ("images", "image_shape", "scale")})
+        for i, index in enumerate(batch["image_index"].numpy()):
+            found = image_detections(outputs, i, model.class_names)
+            results[index] = Detections(records[index].path, found["boxes"], found["scores"], found["class_names"])
+        done += len(batch["image_index"])
+        if progress is not None:
+            progress(done)
     return results

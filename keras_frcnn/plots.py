@@ -79,3 +79,29 @@ def plot_confusion(matrix: pd.DataFrame, out_png: str | os.PathLike) -> None:
     figure.colorbar(mesh, ax=axes, label="log10(1 + count)", shrink=0.6)
     axes.set_title("Confusion (ground truth -> predicted)")
     save_figure_atomically(figure, out_png)
+
+
+def plot_loss_curve(history: pd.DataFrame, out_png: str | os.PathLike) -> None:
+    """Loss per epoch (the paper's Fig. 4/7): the total and the four terms of Eq. 1, and the
+    validation mAP on a second axis when present."""
+    figure = Figure(figsize=(8, 4.5))
+    axes = figure.add_subplot(1, 1, 1)
+    epochs = history["epoch"].to_numpy()
+    for column, style in (("loss", "-"), ("rpn_cls", "--"), ("rpn_reg", "--"), ("head_cls", ":"), ("head_reg", ":")):
+        if column in history:
+            axes.plot(epochs, history[column].to_numpy(), style, marker="o" if len(epochs) < 30 else None,
+                      label=column, linewidth=2.0 if column == "loss" else 1.2)
+    axes.set_xlabel("epoch")
+    axes.set_ylabel("loss")
+    axes.set_yscale("log")
+    axes.grid(True, alpha=0.3)
+    if "val_mAP" in history and history["val_mAP"].notna().any():
+        right = axes.twinx()
+        right.plot(epochs, history["val_mAP"].to_numpy(), "k-", marker="s", markersize=3, label="val mAP")
+        right.set_ylabel("validation mAP (VOC)")
+        right.set_ylim(0, 1)
+        right.legend(loc="upper right")
+    axes.legend(loc="upper left" if "val_mAP" in history else "best", fontsize=8)
+    axes.set_title("Training loss per epoch")
+    figure.tight_layout()
+    save_figure_atomically(figure, out_png)

@@ -291,3 +291,19 @@ def test_training_dataset_repeats_and_evaluation_does_not(tmp_path):
     indices = [int(b["image_index"][0]) for b in evaluation]
     assert indices == [0, 1, 2]  # no shuffle, one pass
     assert all(int(b["transform_id"][0]) == 0 for b in evaluation)
+
+
+def test_skip_continues_the_same_stream(tmp_path):
+    """A resumed run skips what it consumed: skip=k gives elements k, k+1, ... of the full stream."""
+    records = []
+    for i in range(3):
+        path = tmp_path / f"s{i}.png"
+        cv2.imwrite(str(path), np.full((20 + 4 * i, 30, 3), 10 * i, np.uint8))
+        records.append(ImageRecord(str(path), [[1, 1, 5, 5]], ["a"]))
+    config = Config(im_size=20, max_size=40, hflip=True, vflip=True, rot90=True)
+    classes = ClassMap(("a",))
+    full = list(make_dataset(records, classes, config, training=True, seed=3).take(7))
+    resumed = list(make_dataset(records, classes, config, training=True, seed=3, skip=4).take(3))
+    for expected, actual in zip(full[4:], resumed):
+        for key in ("image_index", "transform_id", "boxes", "images"):
+            np.testing.assert_array_equal(expected[key].numpy(), actual[key].numpy())

@@ -213,6 +213,7 @@ def make_dataset(
     augment: bool | None = None,
     expansion: str = "online",
     repeat: bool | None = None,
+    skip: int = 0,
 ) -> tf.data.Dataset:
     """A batched ``tf.data.Dataset`` of the records (element spec in the module docstring).
 
@@ -221,7 +222,9 @@ def make_dataset(
     ``"online"`` draws one transform per element from the subgroup the config's flags generate;
     ``"paper16"`` yields every image 16 times per epoch, with the paper's fixed transforms
     (:func:`keras_frcnn.data.augment.paper_expansion_ids`). A repeating dataset drops no data
-    but has a static batch size (batches run across epoch ends).
+    but has a static batch size (batches run across epoch ends). ``skip`` drops that many elements
+    (images) from the start of the stream before any decoding, so a resumed run continues exactly
+    where an uninterrupted one would be.
     """
     if expansion not in EXPANSIONS:
         raise UserError(f"expansion must be one of {', '.join(EXPANSIONS)}, not {expansion!r}")
@@ -229,6 +232,8 @@ def make_dataset(
         raise UserError(f"seed must be an integer, not {seed!r}")
     if batch_size < 1:
         raise UserError(f"batch_size must be at least 1, not {batch_size}")
+    if skip < 0:
+        raise UserError(f"skip must not be negative, not {skip}")
     records = list(records)
     _check_records(records, class_map, config.max_boxes)
     shuffle = training if shuffle is None else bool(shuffle)
@@ -291,7 +296,7 @@ def make_dataset(
         repeat=repeat,
         expansion_ids=paper_expansion_ids() if expansion == "paper16" and augment else None,
     )
-    dataset = order.map(prepare, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    dataset = order.skip(skip).map(prepare, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     dataset = dataset.padded_batch(
         batch_size,
         padded_shapes={

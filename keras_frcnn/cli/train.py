@@ -1,0 +1,160 @@
+"""``train_frcnn.py``: train Faster R-CNN on annotated images (flags of the keras-frcnn family).
+
+    python train_frcnn.py -p annotations/train.csv --network vgg16 --optimizer adamax --output runs/vgg_adamax
+    python train_frcnn.py --resume --output runs/vgg_adamax      # after an interruption
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from keras_frcnn.errors import UserError, run_cli
+
+NETWORK_ALIASES = {"vgg": "vgg16", "vgg16": "vgg16", "resnet50": "resnet50", "resnet": "resnet50", "tiny": "tiny"}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from keras_frcnn.cli.common import ArgumentParser, add_classes_argument, add_parser_argument, add_path_argument
+    from keras_frcnn.optimizers import optimizer_names
+
+    parser = ArgumentParser(prog="train_frcnn.py", description="Train Faster R-CNN on annotated images.",
+                            formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    data = parser.add_argument_group("data")
+    add_path_argument(data, "training annotations (CSV, LabelMe, Pascal VOC or COCO)", required=False)
+    add_parser_argument(data)
+    add_classes_argument(data)
+    data.add_argument("--val", help="validation annotations (default: a seeded split of -p, saved in the run)")
+    data.add_argument("--val-fraction", type=float, default=0.2, help="share of -p held out when --val is not given")
+    data.add_argument("--clip", action="store_true", help="clip boxes crossing the image border instead of failing")
+    aug = parser.add_argument_group("augmentation (the paper's: rotations by 90 degrees and flips)")
+    aug.add_argument("--hf", action="store_true", help="random horizontal flips")
+    aug.add_argument("--vf", action="store_true", help="random vertical flips")
+    aug.add_argument("--rot", action="store_true", help="random rotations by 0/90/180/270 degrees")
+    aug.add_argument("--expansion", choices=("online", "paper16"), default="online",
+                     help="online: one random transform per image; paper16: the paper's fixed 16x expansion")
+    aug.add_argument("--mirror-labels", choices=("follow_object", "swap_lr"), default="follow_object",
+                     help="under a mirror, N-l stays N-l (follow_object) or becomes N-r (swap_lr)")
+    model = parser.add_argument_group("model")
+    model.add_argument("--network", choices=sorted(NETWORK_ALIASES), default="vgg16")
+    model.add_argument("--weights", default="none", help="backbone weights: none | imagenet | PATH")
+    model.add_argument("-n", "--num_rois", type=int, help="RoIs sampled per image in training (default: config)")
+    model.add_argument("--im-size", type=int, help="shorter image side after resizing (default: config, 600)")
+    model.add_argument("--config_filename", help="a config JSON to start from (model section or a run's config.json)")
+    model.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                       help="override any config field (JSON value), e.g. --set anchor_scales=[16,32,64]")
+    train = parser.add_argument_group("training")
+    train.add_argument("--optimizer", choices=optimizer_names(), default="adamax",
+                       help="with the paper's hyper-parameters (see keras_frcnn.optimizers)")
+    train.add_argument("--lr", type=float, help="learning rate (default: the paper's for the optimizer)")
+    train.add_argument("--num_epochs", type=int, help="epochs (default 300; with --resume: the run's own)")
+    train.add_argument("--epoch_length", type=int, default=1000, help="iterations per epoch")
+    train.add_argument("--batch-size", type=int, default=1)
+    train.add_argument("--seed", type=int, default=0, help="split, shuffling, augmentation and sampling")
+    train.add_argument("--input_weight_path", help="start from a trained model (.keras or .weights.h5)")
+    out = parser.add_argument_group("output")
+    out.add_argument("--output", default="runs/frcnn", help="run folder")
+    out.add_argument("--output_weight_path", help="also copy the best model here (.keras) when training ends")
+    out.add_argument("--resume", action="store_true", help="continue the run in --output from its last checkpoint")
+    out.add_argument("--quiet", action="store_true", help="no progress bar (one line per epoch)")
+    return parser
+
+
+def _config_from_args(args, class_map):
+    from keras_frcnn.config import Config
+
+    values: dict = {}
+    if args.config_filename:
+        try:
+            with open(args.config_filename, encoding="utf-8") as handle:
+                loaded = json.load(handle)
+        except (OSError, json.JSONDecodeError) as err:
+            raise UserError(f"{args.config_filename}: cannot read config ({err})") from None
+        values.update(loaded.get("model", loaded))
+    values.update(network=NETWORK_ALIASES[args.network], class_names=class_map.names, seed=args.seed,
+                  hflip=args.hf, vflip=args.vf, rot90=args.rot, mirror_labels=args.mirror_labels,
+                  weights=None if args.weights.lower() == "none" else args.weights)
+    if args.num_rois is not None:
+        values["num_rois"] = args.num_rois
+    if args.im_size is not None:
+        values["im_size"] = args.im_size
+        values["max_size"] = max(values.get("max_size", 1000), args.im_size)
+    for item in args.set:
+        key, sep, text = item.partition("=")
+        if not sep:
+            raise UserError(f"--set {item}: expected KEY=VALUE")
+        try:
+            values[key.strip()] = json.loads(text)
+        except json.JSONDecodeError:
+            values[key.strip()] = text
+    return Config.from_dict(values)
+
+
+def _main(argv=None) -> int:
+    from keras_frcnn.annotations.classes import ClassMap, chromosome_labels
+    from keras_frcnn.cli.common import print_warnings, quiet_tensorflow, read_dataset
+    from keras_frcnn.config import Config
+    from keras_frcnn.runs import RunFolder
+    from keras_frcnn.training import TrainOptions, apply_split, read_run_config, split_records, train
+
+    args = build_parser().parse_args(argv)
+    quiet_tensorflow()
+    run = RunFolder(args.output)
+    if args.resume:
+        saved = read_run_config(run)
+        data = saved["data"]
+        options = TrainOptions(**saved["training"])
+        if args.num_epochs is not None:
+            options.num_epochs = args.num_epochs  # train a finished run for longer
+        class_map = ClassMap.from_file(run.class_map)
+        config = Config.from_dict(saved["model"])
+        records = []
+        for path in filter(None, (data["path"], data.get("val"))):
+            records += read_dataset(path, data.get("parser"), run.class_map, clip_boxes=data.get("clip", False)).records
+        train_records, val_records = apply_split(run, records)
+    else:
+        if not args.path:
+            raise UserError("-p/--path is required (the training annotations), unless --resume")
+        dataset = read_dataset(args.path, args.parser, args.classes, clip_boxes=args.clip)
+        print_warnings(dataset.warnings)
+        class_map = dataset.class_map
+        if args.classes is None and set(class_map.names) <= set(chromosome_labels()):
+            class_map = ClassMap.chromosomes()
+        if args.val:
+            train_records = dataset.records
+            val_set = read_dataset(args.val, args.parser, args.classes, clip_boxes=args.clip)
+            unknown = sorted({label for r in val_set.records for label in r.labels} - set(class_map.names))
+            if unknown:
+                raise UserError(f"{args.val}: labels not in the training classes: {', '.join(unknown)}")
+            val_records = val_set.records
+        else:
+            train_records, val_records = split_records(dataset.records, args.val_fraction, args.seed)
+        config = _config_from_args(args, class_map)
+        options = TrainOptions(optimizer=args.optimizer, learning_rate=args.lr, num_epochs=args.num_epochs or 300,
+                               epoch_length=args.epoch_length, batch_size=args.batch_size, expansion=args.expansion,
+                               input_weight_path=args.input_weight_path)
+        data = {"path": os.path.abspath(args.path), "parser": args.parser, "clip": args.clip,
+                "val": os.path.abspath(args.val) if args.val else None, "val_fraction": args.val_fraction,
+                "train_images": len(train_records), "val_images": len(val_records)}
+    options.verbose = 2 if args.quiet or not sys.stdout.isatty() else 1
+    print(f"training {config.network} with {options.optimizer} on {len(train_records)} images "
+          f"({len(val_records)} for validation), {len(class_map)} classes -> {run.root}")
+    result = train(run.root, config=config, options=options, class_map=class_map, train_records=train_records,
+                   val_records=val_records, data_info=data, resume=args.resume)
+    if args.output_weight_path and os.path.exists(run.best):
+        from keras_frcnn.atomic import link_or_copy
+
+        link_or_copy(run.best, args.output_weight_path)
+    best = "" if result.best_val_map is None else f", best validation mAP {result.best_val_map:.4f} at epoch {result.best_epoch}"
+    print(f"done: {len(result.history)} epochs{best}; run folder {run.root} (best.keras, last.keras, history.csv, loss_curve.png)")
+    return 0
+
+
+def main(argv=None) -> int:
+    return run_cli(_main, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

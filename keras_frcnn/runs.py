@@ -1,0 +1,89 @@
+"""A training run's folder: where every file lives, and loading a trained model from it."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from keras_frcnn.errors import UserError
+
+
+@dataclass(frozen=True)
+class RunFolder:
+    """The files of one run (see the README's "Run folder" section)."""
+
+    root: str
+
+    def path(self, name: str) -> str:
+        return os.path.join(self.root, name)
+
+    @property
+    def config(self) -> str:
+        return self.path("config.json")
+
+    @property
+    def class_map(self) -> str:
+        return self.path("class_map.json")
+
+    @property
+    def split(self) -> str:
+        return self.path("split.json")
+
+    @property
+    def state(self) -> str:
+        return self.path("state.json")
+
+    @property
+    def history(self) -> str:
+        return self.path("history.csv")
+
+    @property
+    def last(self) -> str:
+        return self.path("last.keras")
+
+    @property
+    def best(self) -> str:
+        return self.path("best.keras")
+
+    @property
+    def checkpoints(self) -> str:
+        return self.path("checkpoints")
+
+    @property
+    def logs(self) -> str:
+        return self.path("logs")
+
+    @property
+    def loss_curve(self) -> str:
+        return self.path("loss_curve.png")
+
+    def exists(self) -> bool:
+        return os.path.exists(self.state)
+
+
+def resolve_model_path(path: str) -> str:
+    """A ``.keras`` file, or a run folder (its ``best.keras``, else ``last.keras``)."""
+    if os.path.isdir(path):
+        run = RunFolder(path)
+        for candidate in (run.best, run.last):
+            if os.path.isfile(candidate):
+                return candidate
+        raise UserError(f"{path}: no best.keras or last.keras in this run folder (has training finished an epoch?)")
+    if not os.path.isfile(path):
+        raise UserError(f"{path}: model not found (give a .keras file or a run folder)")
+    if not path.endswith(".keras"):
+        raise UserError(f"{path}: not a .keras model file")
+    return path
+
+
+def load_model(path: str):
+    """Load a trained :class:`~keras_frcnn.model.FasterRCNN` from a ``.keras`` file or run folder."""
+    import keras
+
+    import keras_frcnn.model  # noqa: F401  (registers the serialisable classes)
+
+    model_path = resolve_model_path(path)
+    try:
+        return keras.models.load_model(model_path, safe_mode=True)
+    except Exception as err:  # keras raises many types for corrupt or foreign files
+        raise UserError(f"{model_path}: cannot load model ({type(err).__name__}: {str(err).splitlines()[0]})") from None
