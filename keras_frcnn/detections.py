@@ -106,6 +106,18 @@ def _parse_row(path: str, line: int, row: list[str]) -> tuple[str, tuple[float, 
     return filepath, (x1, y1, x2, y2), label, score_value
 
 
+def _is_other_header(row: list[str]) -> bool:
+    """A first line of column names other than :data:`CSV_HEADER` (its second field is a word)."""
+    second = row[1].strip() if len(row) > 1 else ""
+    if not second:
+        return False
+    try:
+        float(second)
+    except ValueError:
+        return second[0].isalpha() or second[0] == "_"
+    return False
+
+
 def read_detections_csv(path: str | os.PathLike) -> list[Detections]:
     """Read a detections CSV (header line optional); one :class:`Detections` per image, in order of
     first appearance. A bad row raises :class:`UserError` ``file:line: problem``."""
@@ -124,6 +136,10 @@ def read_detections_csv(path: str | os.PathLike) -> list[Detections]:
             continue  # blank line
         if index == 0 and tuple(field.strip().lower() for field in row) == CSV_HEADER:
             continue
+        if index == 0 and _is_other_header(row):
+            raise AnnotationError(
+                path, line, f"unknown columns {','.join(f.strip() for f in row)} (expected {','.join(CSV_HEADER)})"
+            )
         filepath, box, label, score = _parse_row(path, line, row)
         boxes, labels, scores = grouped.setdefault(filepath, ([], [], []))
         if box is not None:

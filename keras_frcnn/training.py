@@ -43,6 +43,7 @@ class TrainOptions:
     batch_size: int = 1
     expansion: str = "online"  # or "paper16": the paper's fixed 16x augmentation
     input_weight_path: str | None = None  # start from a trained model's weights
+    deterministic: bool = False  # bit-reproducible TensorFlow kernels (slower; see README)
     verbose: int = 1  # Keras progress bar: 1 = bar with ETA, 2 = one line per epoch, 0 = silent
 
     def validate(self) -> None:
@@ -236,6 +237,10 @@ def train(run_dir: str, *, config: Config, options: TrainOptions, class_map: Cla
     from keras_frcnn.runs import load_model
 
     options.validate()
+    if options.deterministic:
+        import tensorflow as tf
+
+        tf.config.experimental.enable_op_determinism()
     run = RunFolder(run_dir)
     if not train_records:
         raise UserError("no training images")

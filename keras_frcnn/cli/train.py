@@ -53,6 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--epoch_length", type=int, default=1000, help="iterations per epoch")
     train.add_argument("--batch-size", type=int, default=1)
     train.add_argument("--seed", type=int, default=0, help="split, shuffling, augmentation and sampling")
+    train.add_argument("--deterministic", action="store_true",
+                       help="bit-reproducible kernels: a resumed run then matches an uninterrupted one exactly")
     train.add_argument("--input_weight_path", help="start from a trained model (.keras or .weights.h5)")
     out = parser.add_argument_group("output")
     out.add_argument("--output", default="runs/frcnn", help="run folder")
@@ -132,9 +134,9 @@ def _main(argv=None) -> int:
         else:
             train_records, val_records = split_records(dataset.records, args.val_fraction, args.seed)
         config = _config_from_args(args, class_map)
-        options = TrainOptions(optimizer=args.optimizer, learning_rate=args.lr, num_epochs=args.num_epochs or 300,
+        options = TrainOptions(optimizer=args.optimizer, learning_rate=args.lr, num_epochs=300 if args.num_epochs is None else args.num_epochs,
                                epoch_length=args.epoch_length, batch_size=args.batch_size, expansion=args.expansion,
-                               input_weight_path=args.input_weight_path)
+                               input_weight_path=args.input_weight_path, deterministic=args.deterministic)
         data = {"path": os.path.abspath(args.path), "parser": args.parser, "clip": args.clip,
                 "val": os.path.abspath(args.val) if args.val else None, "val_fraction": args.val_fraction,
                 "train_images": len(train_records), "val_images": len(val_records)}

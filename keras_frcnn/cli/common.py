@@ -1,0 +1,300 @@
+"""Flags and input handling shared by the command-line programs (test, measure, train).
+
+Flags (each ``add_*_argument(parser)`` adds one, with the same name and meaning everywhere):
+
+- ``-p/--path``: the input (:func:`add_path_argument`);
+- ``-o/--parser simple|pascal_voc|labelme|coco``: the annotation format, ``simple`` being the
+  keras-frcnn CSV ``filepath,x1,y1,x2,y2,class_name``; default: told from the path
+  (:func:`add_parser_argument`, :func:`annotation_format`);
+- ``--classes FILE``: a class list (:func:`add_classes_argument`);
+- ``--model``: a run folder or ``.keras`` file (:func:`add_model_argument`);
+- ``--output``, ``--batch-size``.
+
+Inputs: :func:`read_dataset` reads ground truth in any supported format;
+:func:`image_records` turns ``-p`` (an image folder, one image or an annotation file) into the
+images to run a model on; :func:`predict_in_chunks` runs the model on them.
+
+Parse with :class:`ArgumentParser` and run ``main`` through :func:`keras_frcnn.errors.run_cli`:
+a bad flag or input is then one line on stderr and exit status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from types import MappingProxyType
+from typing import Iterator, Mapping, Sequence, TextIO
+
+import cv2
+import numpy as np
+
+from keras_frcnn.annotations import AnnotationSet, check_annotations, read_annotations
+from keras_frcnn.annotations.classes import ClassMap
+from keras_frcnn.annotations.images import ImageReadError, load_image, read_image_size
+from keras_frcnn.annotations.records import ImageRecord
+from keras_frcnn.detections import Detections
+from keras_frcnn.errors import UserError
+
+PARSER_FORMATS: Mapping[str, str] = MappingProxyType(
+    {"simple": "csv", "pascal_voc": "pascal_voc", "labelme": "labelme", "coco": "coco"}
+)
+"""``-o/--parser`` names (as in the keras-frcnn family) -> :data:`keras_frcnn.annotations.FORMATS`."""
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+"""Files taken as images when ``-p`` is a folder or a single file."""
+
+# Leading bytes of the formats TensorFlow's decoder (the model's input pipeline) reads.
+_TF_SIGNATURES = (b"\x89PNG", b"\xff\xd8\xff", b"BM", b"GIF8")
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """``argparse`` whose errors raise :class:`UserError` (one line, exit 2) instead of printing
+    the usage and exiting."""
+
+    def error(self, message: str):  # type: ignore[override]
+        raise UserError(f"{message} (see {self.prog} --help)")
+
+
+def quiet_tensorflow() -> None:
+    """Hide TensorFlow's C++ start-up chatter (unless the user set ``TF_CPP_MIN_LOG_LEVEL``);
+    call it before TensorFlow is imported."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def warn(message: str, stream: TextIO | None = None) -> None:
+    """Print ``warning: message`` on stderr."""
+    print(f"warning: {message}", file=stream or sys.stderr)
+
+
+# ----------------------------------------------------------------------------- argument types
+def probability(text: str) -> float:
+    """argparse type: a number between 0 and 1."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {text}")
+    return value
+
+
+# ----------------------------------------------------------------------------- flags
+def add_path_argument(parser: argparse.ArgumentParser, help: str, *, required: bool = True) -> None:
+    """``-p/--path`` (``args.path``)."""
+    parser.add_argument("-p", "--path", required=required, metavar="PATH", help=help)
+
+
+def add_parser_argument(parser: argparse.ArgumentParser) -> None:
+    """``-o/--parser`` (``args.parser``: a key of :data:`PARSER_FORMATS` or None = from the path);
+    turn it into a format with :func:`annotation_format`."""
+    parser.add_argument(
+        "-o", "--parser", choices=tuple(PARSER_FORMATS), default=None,
+        help="annotation format: simple (CSV filepath,x1,y1,x2,y2,class_name), pascal_voc, labelme or "
+        "coco (default: told from the path)",
+    )
+
+
+def annotation_format(parser_name: str | None) -> str | None:
+    """The :func:`read_annotations` ``format=`` of a ``--parser`` name (None: autodetect)."""
+    if parser_name is None:
+        return None
+    try:
+        return PARSER_FORMATS[parser_name]
+    except KeyError:
+        raise UserError(f"unknown parser {parser_name!r} (choose from {', '.join(PARSER_FORMATS)})") from None
+
+
+def add_classes_argument(parser: argparse.ArgumentParser) -> None:
+    """``--classes FILE`` (``args.classes``): a class list; other labels are errors."""
+    parser.add_argument(
+        "--classes", metavar="FILE",
+        help="class list (one name a line, or JSON); labels not in it are errors (default: the labels found)",
+    )
+
+
+def add_model_argument(parser: argparse.ArgumentParser, *, required: bool = True) -> None:
+    """``--model`` (``args.model``): a run folder (its best.keras, else last.keras) or a ``.keras`` file."""
+    parser.add_argument(
+        "--model", required=required, metavar="PATH",
+        help="trained model: a run folder (uses best.keras, else last.keras) or a .keras file",
+    )
+
+
+def add_output_argument(parser: argparse.ArgumentParser, default: str) -> None:
+    """``--output`` (``args.output``): the folder every output is written to."""
+    parser.add_argument("--output", default=default, metavar="FOLDER",
+                        help=f"folder for the outputs (default: {default})")
+
+
+def add_batch_size_argument(parser: argparse.ArgumentParser, default: int = 1) -> None:
+    """``--batch-size`` (``args.batch_size``)."""
+    parser.add_argument("--batch-size", type=positive_int, default=default, metavar="N",
+                        help=f"images per model call (default: {default})")
+
+
+# ----------------------------------------------------------------------------- ground truth
+def read_dataset(
+    path: str,
+    parser_name: str | None = None,
+    classes_file: str | None = None,
+    *,
+    check_images: bool = True,
+    clip_boxes: bool = False,
+) -> AnnotationSet:
+    """Read and check ground truth for a command: ``path`` in any supported format,
+    ``parser_name`` a ``--parser`` value (None: told from the path), ``classes_file`` a class
+    list (None: the labels found). ``check_images=False`` skips opening the images (enough to
+    evaluate; box-inside-image checks then only use sizes the annotation declares). Raises a
+    one-line :class:`UserError` naming the first problem. Print the warnings with
+    :func:`print_warnings`."""
+    classes = ClassMap.from_file(classes_file) if classes_file else None
+    return read_annotations(
+        path, classes=classes, format=annotation_format(parser_name), check_images=check_images,
+        clip_boxes=clip_boxes,
+    )
+
+
+def print_warnings(messages: Sequence[str], *, limit: int = 5, stream: TextIO | None = None) -> None:
+    """The first ``limit`` warnings, then how many more there are."""
+    for message in messages[:limit]:
+        warn(str(message), stream)
+    if len(messages) > limit:
+        warn(f"... and {len(messages) - limit} more warnings", stream)
+
+
+# ----------------------------------------------------------------------------- images to run on
+def image_records(path: str, parser_name: str | None = None) -> list[ImageRecord]:
+    """The images named by ``-p``, without boxes: every image file of a folder (sorted by name; not
+    recursive), one image file, or the images of an annotation file or folder in any format
+    (its ground truth is ignored, and so are problems with its boxes). Giving ``parser_name``
+    forces the annotation reading. A folder without images but with annotations is read as
+    annotations (LabelMe or Pascal VOC)."""
+    if not os.path.exists(path):
+        raise UserError(f"{path}: no such file or directory")
+    if parser_name is None:
+        if os.path.isdir(path):
+            names = sorted(n for n in os.listdir(path) if n.lower().endswith(IMAGE_EXTENSIONS))
+            files = [os.path.join(path, n) for n in names if os.path.isfile(os.path.join(path, n))]
+            if files:
+                return [_image_only(file) for file in files]
+            if not _has_annotations(path):
+                raise UserError(
+                    f"{path}: no images ({', '.join(IMAGE_EXTENSIONS)}) and no annotations in this folder"
+                )
+        elif path.lower().endswith(IMAGE_EXTENSIONS):
+            return [_image_only(path)]
+    return annotation_images(path, parser_name)
+
+
+def annotation_images(path: str, parser_name: str | None = None) -> list[ImageRecord]:
+    """The images of an annotation file or folder, without boxes. Problems with boxes or labels
+    are ignored (a note says how many); an annotation that names no image is an error."""
+    report = check_annotations(path, format=annotation_format(parser_name), check_images=False)
+    if not report.records:
+        report.raise_for_errors()
+        raise UserError(f"{path}: no images in these annotations")
+    if report.errors:
+        print(f"note: {len(report.errors)} problem(s) with the ground truth in {path} ignored "
+              "(only its images are used)")
+    return [ImageRecord(r.path, np.zeros((0, 4), np.float32), (), image_bytes=r.image_bytes) for r in report.records]
+
+
+def _image_only(path: str) -> ImageRecord:
+    return ImageRecord(os.path.normpath(path), np.zeros((0, 4), np.float32), ())
+
+
+def _has_annotations(folder: str) -> bool:
+    extensions = {os.path.splitext(name)[1].lower() for name in os.listdir(folder)}
+    return bool(extensions & {".json", ".xml"}) or os.path.isdir(os.path.join(folder, "Annotations"))
+
+
+def check_images(records: Sequence[ImageRecord]) -> None:
+    """Decode every image once (two threads); raise one :class:`UserError` naming the first that
+    cannot be read and how many more there are."""
+
+    def error(record: ImageRecord) -> ImageReadError | None:
+        try:
+            read_image_size(record)
+        except ImageReadError as err:
+            return err
+        return None
+
+    with ThreadPoolExecutor(max_workers=max(1, min(2, os.cpu_count() or 1))) as pool:
+        errors = [err for err in pool.map(error, records) if err is not None]
+    if errors:
+        more = f" (and {len(errors) - 1} more unreadable images)" if len(errors) > 1 else ""
+        raise UserError(f"{errors[0]}{more}")
+
+
+# ----------------------------------------------------------------------------- running a model
+def check_model_path(path: str) -> str:
+    """The ``.keras`` file ``--model`` names (cheap: call it before any slow step)."""
+    from keras_frcnn.runs import resolve_model_path
+
+    return resolve_model_path(path)
+
+
+def load_model(path: str):
+    """Load the model ``--model`` names (:func:`keras_frcnn.runs.load_model`)."""
+    quiet_tensorflow()
+    from keras_frcnn.runs import load_model as load
+
+    return load(path)
+
+
+def predict_in_chunks(
+    model, records: Sequence[ImageRecord], batch_size: int, *, chunk_images: int = 64
+) -> Iterator[tuple[int, list[Detections], list[float]]]:
+    """Run ``model`` on the records' images, ``chunk_images`` at a time (rounded to whole
+    batches), by :func:`keras_frcnn.inference.predict_records` (the training pipeline, no
+    augmentation). Yields ``(index of the chunk's first record, its detections, seconds per image)``;
+    an image's time is its batch's time shared out (the first batch includes start-up).
+    Images TensorFlow cannot decode (TIFF) are decoded by OpenCV and handed over as PNG."""
+    from keras_frcnn.inference import predict_records
+
+    chunk_images = batch_size * max(1, -(-chunk_images // batch_size))
+    for start in range(0, len(records), chunk_images):
+        chunk = [_tensorflow_readable(record) for record in records[start:start + chunk_images]]
+        seconds: list[float] = []
+        clock = {"last": time.perf_counter(), "done": 0}
+
+        def progress(done: int) -> None:
+            now = time.perf_counter()
+            count = done - clock["done"]
+            seconds.extend([(now - clock["last"]) / max(count, 1)] * count)
+            clock.update(last=now, done=done)
+
+        yield start, predict_records(model, chunk, batch_size, progress), seconds
+
+
+def _tensorflow_readable(record: ImageRecord) -> ImageRecord:
+    """``record`` itself if TensorFlow decodes its image, else a copy carrying the image as PNG bytes."""
+    if record.image_bytes is not None:
+        head = record.image_bytes[:8]
+    else:
+        try:
+            with open(record.path, "rb") as handle:
+                head = handle.read(8)
+        except OSError as err:
+            raise ImageReadError(record.path, err.strerror or type(err).__name__) from None
+    if head.startswith(_TF_SIGNATURES):
+        return record
+    ok, encoded = cv2.imencode(".png", load_image(record)[:, :, ::-1])
+    if not ok:
+        raise ImageReadError(record.path, "cannot re-encode it for the model")
+    return ImageRecord(record.path, record.boxes, record.labels, record.difficult, record.width, record.height,
+                       image_bytes=encoded.tobytes())

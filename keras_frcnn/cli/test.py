@@ -1,0 +1,139 @@
+"""``test_frcnn.py``: run a trained model on images; write annotated images, the detections CSV
+and a draft karyotype per image.
+
+Outputs (all written atomically) in ``--output``:
+
+- ``images/<name>.png``: each image with its detections (box, label, probability), one colour
+  per class;
+- ``detections.csv``: ``filepath,x1,y1,x2,y2,class_name,score`` (an image without detections is
+  one line ``filepath,,,,,,``), readable by ``measure_map.py --detections``;
+- ``karyotype.csv``: one row per image: count per chromosome, total (vs 46), sex chromosomes,
+  gains/losses, a draft ISCN string (always "draft, needs review") and the items to review.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Sequence
+
+import numpy as np
+
+from keras_frcnn.annotations.images import load_image
+from keras_frcnn.annotations.records import ImageRecord
+from keras_frcnn.atomic import write_text
+from keras_frcnn.cli import common
+from keras_frcnn.detections import Detections, write_detections_csv
+from keras_frcnn.errors import run_cli
+from keras_frcnn.karyotype import karyotype_table, summarise_detections
+from keras_frcnn.report import write_annotated_image
+
+PROG = "test_frcnn.py"
+
+
+def build_parser() -> common.ArgumentParser:
+    parser = common.ArgumentParser(
+        prog=PROG,
+        description="Detect and label chromosomes with a trained model: annotated images, detections.csv "
+        "and karyotype.csv (draft karyotypes, to be reviewed).",
+    )
+    common.add_path_argument(
+        parser, "an image folder (png, jpg, jpeg, bmp, tif), one image, or an annotation file or folder "
+        "(its images are used, its boxes ignored)",
+    )
+    common.add_parser_argument(parser)
+    common.add_model_argument(parser)
+    common.add_output_argument(parser, "test_output")
+    common.add_batch_size_argument(parser)
+    parser.add_argument("--score-threshold", type=common.probability, default=None, metavar="P",
+                        help="keep detections scoring at least P (default: the model's score_threshold)")
+    parser.add_argument("--low-confidence", type=common.probability, default=0.5, metavar="P",
+                        help="karyotype: detections scoring below P are listed for review (default: 0.5)")
+    return parser
+
+
+def keep_confident(detections: Detections, threshold: float) -> Detections:
+    """The detections scoring at least ``threshold``."""
+    keep = detections.scores >= threshold
+    return Detections(detections.path, detections.boxes[keep], detections.scores[keep],
+                      [label for label, k in zip(detections.labels, keep) if k])
+
+
+def output_names(records: Sequence[ImageRecord]) -> list[str]:
+    """A distinct ``<name>.png`` per record (its file name without extension; ``_2``, ``_3``... for repeats)."""
+    names: list[str] = []
+    taken: set[str] = set()
+    for record in records:
+        stem = os.path.splitext(os.path.basename(record.path))[0] or "image"
+        name, copy = f"{stem}.png", 1
+        while name.lower() in taken:
+            copy += 1
+            name = f"{stem}_{copy}.png"
+        taken.add(name.lower())
+        names.append(name)
+    return names
+
+
+def _main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    common.check_model_path(args.model)
+    records = common.image_records(args.path, args.parser)
+    common.check_images(records)
+    model = common.load_model(args.model)
+    class_names = model.class_names
+    model_threshold = float(model.frcnn_config.score_threshold)
+    threshold = model_threshold if args.score_threshold is None else args.score_threshold
+    if threshold < model_threshold:
+        common.warn(f"the model already drops detections scoring below its score_threshold {model_threshold:g}; "
+                    f"--score-threshold {threshold:g} cannot bring them back")
+    print(f"{len(records)} image(s) from {args.path}; model {args.model} ({len(class_names)} classes); "
+          f"score threshold {threshold:g}")
+
+    images_dir = os.path.join(args.output, "images")
+    names = output_names(records)
+    found: list[Detections] = []
+    seconds: list[float] = []
+    for start, chunk, chunk_seconds in common.predict_in_chunks(model, records, args.batch_size):
+        for offset, (raw, image_seconds) in enumerate(zip(chunk, chunk_seconds)):
+            index = start + offset
+            detections = keep_confident(raw, threshold)
+            write_annotated_image(os.path.join(images_dir, names[index]), load_image(records[index]),
+                                  detections, class_names)
+            summary = summarise_detections(detections, low_confidence=args.low_confidence)
+            print(f"[{index + 1}/{len(records)}] {records[index].path}: {len(detections)} detections, "
+                  f"draft {_shorten(summary.iscn_draft)}, {image_seconds:.3f} s")
+            found.append(detections)
+        seconds += chunk_seconds
+
+    detections_csv = os.path.join(args.output, "detections.csv")
+    karyotype_csv = os.path.join(args.output, "karyotype.csv")
+    write_detections_csv(detections_csv, found)
+    table = karyotype_table(summarise_detections(d, low_confidence=args.low_confidence) for d in found)
+    write_text(karyotype_csv, table.to_csv(index=False))
+    print(_timing_line(seconds, args.batch_size))
+    review = int(table["needs_review"].sum())
+    print(f"karyotypes: {review} of {len(table)} need review (all ISCN strings are drafts)")
+    print(f"wrote {images_dir}{os.sep} ({len(records)} images), {detections_csv}, {karyotype_csv}")
+    return 0
+
+
+def _shorten(text: str, width: int = 40) -> str:
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def _timing_line(seconds: Sequence[float], batch_size: int) -> str:
+    """Mean time per image, and without the first batch (which includes start-up) when there is more."""
+    line = f"time per image: mean {np.mean(seconds):.3f} s over {len(seconds)} image(s)"
+    if len(seconds) > batch_size:
+        line += f" ({np.mean(seconds[batch_size:]):.3f} s without the first batch, which includes start-up)"
+    return line
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``test_frcnn.py``: bad input is one line on stderr and exit status 2."""
+    common.quiet_tensorflow()
+    return run_cli(_main, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,5 @@
+import sys
+
+from keras_frcnn.cli.measure import main
+
+sys.exit(main())

@@ -1,0 +1,170 @@
+"""Training runs: run folder contents, exact resume, kill -9, non-finite loss, bad flags."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import cv2
+import keras
+import numpy as np
+import pandas as pd
+import pytest
+
+from keras_frcnn.annotations import read_annotations
+from keras_frcnn.annotations.classes import ClassMap
+from keras_frcnn.cli.train import main as train_main
+from keras_frcnn.errors import UserError
+from keras_frcnn.training import TrainOptions, split_records, train
+from model_fixtures import scene, tiny_config
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+OBJECTS = [
+    [(10, 12, 30, 52, 0), (50, 20, 90, 40, 1), (70, 70, 96, 118, 2)],
+    [(14, 60, 54, 80, 2), (80, 10, 100, 50, 0)],
+    [(20, 20, 60, 44, 1), (70, 60, 94, 110, 0)],
+    [(30, 30, 50, 90, 2)],
+]
+TINY_FLAGS = ["--network", "tiny", "--im-size", "128", "--set", "tiny_filters=[8,16,32,32]", "--set", "head_units=32",
+              "--set", "rpn_head_channels=16", "--set", "anchor_scales=[16,32,64]", "--set", "anchor_ratios=[0.5,1,2]",
+              "--set", "max_size=128", "--set", "post_nms_top_n_train=32", "--set", "post_nms_top_n_test=32",
+              "--set", "max_boxes=8", "-n", "16"]
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("data")
+    names = ("a", "b", "c")
+    lines = ["filepath,x1,y1,x2,y2,class_name"]
+    for i, objects in enumerate(OBJECTS):
+        cv2.imwrite(str(folder / f"img{i}.png"), scene(objects, seed=i).astype(np.uint8))
+        lines += [f"img{i}.png,{x1},{y1},{x2},{y2},{names[c]}" for x1, y1, x2, y2, c in objects]
+    (folder / "train.csv").write_text("\n".join(lines) + "\n")
+    return folder / "train.csv"
+
+
+def _run(dataset, run_dir, num_epochs, resume=False):
+    data = read_annotations(dataset)
+    train_records, val_records = split_records(data.records, 0.25, seed=0)
+    config = tiny_config(class_names=data.class_map.names)
+    options = TrainOptions(optimizer="adam", num_epochs=num_epochs, epoch_length=3, verbose=0)
+    return train(str(run_dir), config=config, options=options, class_map=data.class_map, train_records=train_records,
+                 val_records=val_records, resume=resume, print_fn=lambda line: None)
+
+
+@pytest.fixture
+def deterministic_ops():
+    """Bit-reproducible kernels (oneDNN's threaded reductions otherwise differ run to run at 1e-6)."""
+    from tensorflow.python.framework import config as framework_config
+
+    framework_config.enable_op_determinism()
+    yield
+    framework_config.disable_op_determinism()
+
+
+def test_run_folder_and_exact_resume(dataset, tmp_path, deterministic_ops):
+    straight = _run(dataset, tmp_path / "straight", num_epochs=2)
+    _run(dataset, tmp_path / "resumed", num_epochs=1)
+    resumed = _run(dataset, tmp_path / "resumed", num_epochs=2, resume=True)
+
+    files = set(os.listdir(tmp_path / "straight"))
+    assert {"config.json", "class_map.json", "split.json", "history.csv", "state.json", "best.keras", "last.keras",
+            "loss_curve.png", "logs", "checkpoints"} <= files
+    assert not [name for name in files if ".tmp" in name]
+    config = json.loads((tmp_path / "straight" / "config.json").read_text())
+    assert config["optimizer"]["name"] == "adam" and config["optimizer"]["learning_rate"] == 0.001
+    history = pd.read_csv(tmp_path / "straight" / "history.csv")
+    assert list(history["epoch"]) == [1, 2]
+    assert {"loss", "rpn_cls", "rpn_reg", "head_cls", "head_reg", "val_mAP", "val_coco_AP"} <= set(history.columns)
+    pd.testing.assert_frame_equal(straight.history.drop(columns="seconds"), resumed.history.drop(columns="seconds"),
+                                  rtol=1e-4)
+
+    a = keras.models.load_model(tmp_path / "straight" / "last.keras")
+    b = keras.models.load_model(tmp_path / "resumed" / "last.keras")
+    assert int(a.optimizer.iterations) == int(b.optimizer.iterations) == 6
+    for wa, wb in zip(a.weights, b.weights):
+        np.testing.assert_allclose(wa.numpy(), wb.numpy(), rtol=1e-4, atol=1e-5, err_msg=wa.path)
+
+
+def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(dataset, tmp_path, monkeypatch):
+    import tensorflow as tf
+
+    from keras_frcnn.model import FasterRCNN
+
+    _run(dataset, tmp_path / "run", num_epochs=1)
+    state_before = (tmp_path / "run" / "state.json").read_text()
+    original = FasterRCNN.compute_frcnn_losses
+
+    def exploding(self, data, training):
+        terms = original(self, data, training)
+        terms["loss"] = terms["loss"] * tf.constant(float("nan"))
+        return terms
+
+    monkeypatch.setattr(FasterRCNN, "compute_frcnn_losses", exploding)
+    with pytest.raises(UserError, match=r"non-finite loss .* at epoch 2, step 1.*last good checkpoint \(epoch 1\)"):
+        _run(dataset, tmp_path / "run", num_epochs=3, resume=True)
+    assert (tmp_path / "run" / "state.json").read_text() == state_before
+    assert len(pd.read_csv(tmp_path / "run" / "history.csv")) == 1
+    monkeypatch.undo()
+    keras.models.load_model(tmp_path / "run" / "last.keras")  # still a whole model
+
+
+def test_split_is_seeded_and_grouped():
+    from keras_frcnn.annotations.records import ImageRecord
+
+    records = [ImageRecord(f"original_{n}{s}.json", np.zeros((0, 4)), ()) for n in range(10) for s in "ab"]
+    group = lambda path: path.split("_")[1].rstrip("ab.json")  # noqa: E731
+    train_a, val_a = split_records(records, 0.3, seed=5, group_of=group)
+    train_b, val_b = split_records(records, 0.3, seed=5, group_of=group)
+    assert [r.path for r in val_a] == [r.path for r in val_b] and len(val_a) == 6
+    assert not {group(r.path) for r in train_a} & {group(r.path) for r in val_a}
+    assert [r.path for r in split_records(records, 0.3, seed=6, group_of=group)[1]] != [r.path for r in val_a]
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["-p", "missing.csv"], "missing.csv: no such file or directory"),
+    (["--resume", "--output", "nowhere"], "not found; is nowhere a run folder"),
+    (["--network", "alexnet"], "invalid choice: 'alexnet'"),
+    (["--optimizer", "nadam"], "invalid choice: 'nadam'"),
+    (["--num_epochs", "0", "-p", "DATASET"], "at least 1"),
+    (["--set", "anchor_scale=[8]", "-p", "DATASET"], "unknown config keys: anchor_scale"),
+    (["--weights", "no_such_weights.h5", "-p", "DATASET"], "no_such_weights.h5: backbone weights file not found"),
+])
+def test_bad_flags_give_one_line(flags, message, dataset, tmp_path, capsys):
+    flags = [str(dataset) if f == "DATASET" else f for f in flags]
+    code = train_main(flags + ["--output", str(tmp_path / "run")] if "--output" not in flags else flags)
+    err = capsys.readouterr().err.strip()
+    assert code == 2
+    assert message in err and len(err.splitlines()) == 1 and "Traceback" not in err
+
+
+@pytest.mark.slow
+def test_kill_9_mid_epoch_then_resume(dataset, tmp_path):
+    run = tmp_path / "run"
+    env = {**os.environ, "PYTHONPATH": REPO, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    command = [sys.executable, os.path.join(REPO, "train_frcnn.py"), "-p", str(dataset), "--output", str(run),
+               "--epoch_length", "300", "--num_epochs", "3", "--optimizer", "adam", "--quiet", *TINY_FLAGS]
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 240
+        while not (run / "state.json").exists() and time.time() < deadline and process.poll() is None:
+            time.sleep(0.2)
+        assert (run / "state.json").exists(), "the first epoch never finished"
+        time.sleep(1.0)  # inside epoch 2 (an epoch of 300 steps takes several seconds)
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    state = json.loads((run / "state.json").read_text())
+    assert state["epoch"] == 1
+    done = subprocess.run([sys.executable, os.path.join(REPO, "train_frcnn.py"), "--resume", "--output", str(run),
+                           "--quiet"], env=env, capture_output=True, text=True, timeout=400)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "resuming" in done.stdout
+    history = pd.read_csv(run / "history.csv")
+    assert list(history["epoch"]) == [1, 2, 3]
+    assert json.loads((run / "state.json").read_text())["iterations"] == 900
+    assert sorted(os.listdir(run / "checkpoints")) == ["epoch_0003.keras"]
