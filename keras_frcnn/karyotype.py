@@ -15,9 +15,11 @@ import re
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
+import numpy as np
 import pandas as pd
 
 from keras_frcnn.detections import Detections
+from keras_frcnn.iou import pairwise_iou
 
 CHROMOSOMES: tuple[str, ...] = tuple(str(n) for n in range(1, 23)) + ("X", "Y")
 AUTOSOMES: tuple[str, ...] = CHROMOSOMES[:22]
@@ -105,11 +107,28 @@ def summarise_karyotype(
     )
 
 
-def summarise_detections(detections: Detections, *, low_confidence: float = 0.5) -> KaryotypeSummary:
-    """:func:`summarise_karyotype` of one image's detections."""
-    return summarise_karyotype(
-        detections.labels, detections.scores.tolist(), low_confidence=low_confidence, path=detections.path
-    )
+def select_chromosomes(detections: Detections, *, min_score: float = 0.3, overlap_iou: float = 0.5) -> Detections:
+    """The detections that count as chromosomes: score >= ``min_score``, and where boxes of
+    different labels overlap (IoU >= ``overlap_iou``: one chromosome read two ways) only the
+    best-scoring one."""
+    order = np.argsort(-detections.scores, kind="stable")
+    order = order[detections.scores[order] >= min_score]
+    iou = pairwise_iou(detections.boxes[order], detections.boxes[order])
+    kept: list[int] = []
+    for position in range(len(order)):
+        if not any(iou[position, other] >= overlap_iou for other in kept):
+            kept.append(position)
+    chosen = order[kept]
+    return Detections(detections.path, detections.boxes[chosen], detections.scores[chosen],
+                      [detections.labels[i] for i in chosen])
+
+
+def summarise_detections(detections: Detections, *, low_confidence: float = 0.5, min_score: float = 0.3,
+                         overlap_iou: float = 0.5) -> KaryotypeSummary:
+    """:func:`summarise_karyotype` of the chromosomes :func:`select_chromosomes` finds in one image."""
+    chosen = select_chromosomes(detections, min_score=min_score, overlap_iou=overlap_iou)
+    return summarise_karyotype(chosen.labels, chosen.scores.tolist(), low_confidence=low_confidence,
+                               path=detections.path)
 
 
 def karyotype_table(summaries: Iterable[KaryotypeSummary]) -> pd.DataFrame:

@@ -14,7 +14,7 @@ from keras_frcnn.anchors import (
     sample_balanced,
 )
 from keras_frcnn.boxes import BoxCoder
-from keras_frcnn.evaluation.matching import pairwise_iou as pairwise_iou_numpy
+from keras_frcnn.iou import pairwise_iou as pairwise_iou_numpy
 
 
 def test_base_anchors_sizes_and_order():

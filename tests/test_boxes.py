@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 
 from keras_frcnn.boxes import BoxCoder, box_area, clip_boxes, pairwise_iou
-from keras_frcnn.evaluation.matching import pairwise_iou as pairwise_iou_numpy
+from keras_frcnn.iou import pairwise_iou as pairwise_iou_numpy
 
 
 def random_boxes(rng: np.random.Generator, n: int, size: float = 100.0, min_wh: float = 1.0) -> np.ndarray:

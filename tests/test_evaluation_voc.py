@@ -21,7 +21,8 @@ from keras_frcnn.evaluation import (
     evaluate_voc,
     side_confusion,
 )
-from keras_frcnn.evaluation.matching import NO_MATCH, EvalImage, greedy_match, pairwise_iou
+from keras_frcnn.evaluation.matching import NO_MATCH, EvalImage, greedy_match
+from keras_frcnn.iou import pairwise_iou
 from keras_frcnn.plots import plot_confusion, plot_per_class_precision
 
 # Unit boxes on a row, 10 px wide, far enough apart never to overlap.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from keras_frcnn.detections import Detections
@@ -115,3 +116,14 @@ def test_table_from_detections():
 def test_mismatched_lengths():
     with pytest.raises(ValueError):
         summarise_karyotype(["1-l"], [])
+
+
+def test_select_chromosomes_counts_each_chromosome_once():
+    from keras_frcnn.karyotype import select_chromosomes
+
+    boxes = np.array([[0, 0, 10, 30], [1, 0, 10, 30], [50, 0, 60, 30], [100, 0, 110, 30]], np.float32)
+    detections = Detections("a.png", boxes, np.array([0.9, 0.6, 0.8, 0.1], np.float32), ["1-l", "1-r", "2-l", "3-l"])
+    chosen = select_chromosomes(detections, min_score=0.3, overlap_iou=0.5)
+    assert list(chosen.labels) == ["1-l", "2-l"]  # 1-r overlaps 1-l; 3-l scores too low
+    summary = summarise_detections(detections)
+    assert summary.total == 2

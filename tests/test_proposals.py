@@ -5,7 +5,7 @@ import pytest
 import tensorflow as tf
 
 from keras_frcnn.boxes import BoxCoder
-from keras_frcnn.evaluation.matching import pairwise_iou as pairwise_iou_numpy
+from keras_frcnn.iou import pairwise_iou as pairwise_iou_numpy
 from keras_frcnn.proposals import batched_nms_per_class, generate_proposals, nms_padded
 
 

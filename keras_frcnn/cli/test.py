@@ -47,8 +47,11 @@ def build_parser() -> common.ArgumentParser:
     common.add_batch_size_argument(parser)
     parser.add_argument("--score-threshold", type=common.probability, default=None, metavar="P",
                         help="keep detections scoring at least P (default: the model's score_threshold)")
+    parser.add_argument("--karyotype-score", type=common.probability, default=0.3, metavar="P",
+                        help="karyotype: detections scoring at least P count as chromosomes; overlapping ones "
+                        "(IoU >= 0.5) count once, with their best label (default: 0.3)")
     parser.add_argument("--low-confidence", type=common.probability, default=0.5, metavar="P",
-                        help="karyotype: detections scoring below P are listed for review (default: 0.5)")
+                        help="karyotype: counted chromosomes scoring below P are listed for review (default: 0.5)")
     return parser
 
 
@@ -92,6 +95,7 @@ def _main(argv: Sequence[str] | None = None) -> int:
     images_dir = os.path.join(args.output, "images")
     names = output_names(records)
     found: list[Detections] = []
+    summaries = []
     seconds: list[float] = []
     for start, chunk, chunk_seconds in common.predict_in_chunks(model, records, args.batch_size):
         for offset, (raw, image_seconds) in enumerate(zip(chunk, chunk_seconds)):
@@ -99,7 +103,9 @@ def _main(argv: Sequence[str] | None = None) -> int:
             detections = keep_confident(raw, threshold)
             write_annotated_image(os.path.join(images_dir, names[index]), load_image(records[index]),
                                   detections, class_names)
-            summary = summarise_detections(detections, low_confidence=args.low_confidence)
+            summary = summarise_detections(detections, low_confidence=args.low_confidence,
+                                           min_score=args.karyotype_score)
+            summaries.append(summary)
             print(f"[{index + 1}/{len(records)}] {records[index].path}: {len(detections)} detections, "
                   f"draft {_shorten(summary.iscn_draft)}, {image_seconds:.3f} s")
             found.append(detections)
@@ -108,7 +114,7 @@ def _main(argv: Sequence[str] | None = None) -> int:
     detections_csv = os.path.join(args.output, "detections.csv")
     karyotype_csv = os.path.join(args.output, "karyotype.csv")
     write_detections_csv(detections_csv, found)
-    table = karyotype_table(summarise_detections(d, low_confidence=args.low_confidence) for d in found)
+    table = karyotype_table(summaries)
     write_text(karyotype_csv, table.to_csv(index=False))
     print(_timing_line(seconds, args.batch_size))
     review = int(table["needs_review"].sum())

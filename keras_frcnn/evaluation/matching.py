@@ -22,6 +22,7 @@ from keras_frcnn.annotations.classes import ClassMap
 from keras_frcnn.annotations.records import ImageRecord
 from keras_frcnn.detections import Detections
 from keras_frcnn.errors import UserError
+from keras_frcnn.iou import pairwise_iou
 
 NO_MATCH = -1
 
@@ -60,23 +61,6 @@ def check_threshold(name: str, value: float) -> float:
     if not 0.0 <= value <= 1.0:
         raise UserError(f"{name} must be between 0 and 1, got {value}")
     return value
-
-
-def pairwise_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU ``[N, M]`` of ``a [N, 4]`` against ``b [M, 4]`` in float64, continuous coordinates; a
-    zero union gives 0. The NumPy twin of ``keras_frcnn.boxes.pairwise_iou`` (evaluation does
-    not import TensorFlow)."""
-    a = np.asarray(a, np.float64).reshape(-1, 4)
-    b = np.asarray(b, np.float64).reshape(-1, 4)
-    iw = np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0])
-    ih = np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1])
-    inter = np.clip(iw, 0.0, None) * np.clip(ih, 0.0, None)
-    area_a = np.clip(a[:, 2] - a[:, 0], 0.0, None) * np.clip(a[:, 3] - a[:, 1], 0.0, None)
-    area_b = np.clip(b[:, 2] - b[:, 0], 0.0, None) * np.clip(b[:, 3] - b[:, 1], 0.0, None)
-    union = area_a[:, None] + area_b[None, :] - inter
-    out = np.zeros_like(inter)
-    np.divide(inter, union, out=out, where=union > 0)
-    return out
 
 
 def _class_ids(labels: Sequence[str], lookup: dict[str, int], what: str, path: str) -> np.ndarray:
