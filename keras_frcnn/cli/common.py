@@ -36,6 +36,7 @@ from keras_frcnn.annotations.classes import ClassMap
 from keras_frcnn.annotations.images import ImageReadError, load_image, read_image_size
 from keras_frcnn.annotations.records import ImageRecord
 from keras_frcnn.detections import Detections
+from keras_frcnn.cli.args import ArgumentParser, positive_int, probability  # noqa: F401  (part of this module's API)
 from keras_frcnn.errors import UserError
 
 PARSER_FORMATS: Mapping[str, str] = MappingProxyType(
@@ -50,14 +51,6 @@ IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 _TF_SIGNATURES = (b"\x89PNG", b"\xff\xd8\xff", b"BM", b"GIF8")
 
 
-class ArgumentParser(argparse.ArgumentParser):
-    """``argparse`` whose errors raise :class:`UserError` (one line, exit 2) instead of printing
-    the usage and exiting."""
-
-    def error(self, message: str):  # type: ignore[override]
-        raise UserError(f"{message} (see {self.prog} --help)")
-
-
 def quiet_tensorflow() -> None:
     """Hide TensorFlow's C++ start-up chatter (unless the user set ``TF_CPP_MIN_LOG_LEVEL``);
     call it before TensorFlow is imported."""
@@ -67,29 +60,6 @@ def quiet_tensorflow() -> None:
 def warn(message: str, stream: TextIO | None = None) -> None:
     """Print ``warning: message`` on stderr."""
     print(f"warning: {message}", file=stream or sys.stderr)
-
-
-# ----------------------------------------------------------------------------- argument types
-def probability(text: str) -> float:
-    """argparse type: a number between 0 and 1."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
-    return value
-
-
-def positive_int(text: str) -> int:
-    """argparse type: an integer >= 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {text}")
-    return value
 
 
 # ----------------------------------------------------------------------------- flags

@@ -7,66 +7,40 @@ import sys
 import time
 from typing import Sequence
 
-from keras_frcnn.errors import UserError, run_cli
+from keras_frcnn.cli.args import ArgumentParser, non_negative_int, probability
+from keras_frcnn.errors import run_cli
 from keras_frcnn.synthetic.generate import generate_dataset
 from keras_frcnn.synthetic.imaging import STYLES
 from keras_frcnn.synthetic.scene import DEFAULT_SIZE, MODES
 
 
-class _Parser(argparse.ArgumentParser):
-    """An argument parser whose errors are :class:`UserError` (one line, exit 2)."""
-
-    def error(self, message: str):  # type: ignore[override]
-        raise UserError(message)
-
-
-def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must not be negative, got {value}")
-    return value
-
-
 def _size(text: str) -> int:
-    value = _count(text)
+    value = non_negative_int(text)
     if value == 0:
         raise argparse.ArgumentTypeError("must be positive")
     return value
 
 
-def _rate(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
-    return value
-
-
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(
+    parser = ArgumentParser(
         prog="python -m keras_frcnn.synthetic",
         description="Write a synthetic G-banded chromosome data set (PNG images, "
         "train.csv/test.csv as filepath,x1,y1,x2,y2,class_name, manifest.json).",
     )
     parser.add_argument("--out", required=True, help="output directory")
-    parser.add_argument("--train", type=_count, default=100, help="training images (default 100)")
-    parser.add_argument("--test", type=_count, default=20, help="test images (default 20)")
+    parser.add_argument("--train", type=non_negative_int, default=100, help="training images (default 100)")
+    parser.add_argument("--test", type=non_negative_int, default=20, help="test images (default 20)")
     parser.add_argument("--mode", choices=MODES, default="karyogram", help="image kind (default karyogram)")
-    parser.add_argument("--seed", type=_count, default=0, help="random seed (default 0)")
+    parser.add_argument("--seed", type=non_negative_int, default=0, help="random seed (default 0)")
     sizes = ", ".join(f"{m} {w}x{h}" for m, (w, h) in DEFAULT_SIZE.items())
     parser.add_argument("--width", type=_size, default=None, help=f"image width (default: {sizes})")
     parser.add_argument("--height", type=_size, default=None, help="image height")
     parser.add_argument(
-        "--abnormal-rate", type=_rate, default=0.1, help="fraction of aneuploid cells (default 0.1)"
+        "--abnormal-rate", type=probability, default=0.1, help="fraction of aneuploid cells (default 0.1)"
     )
     parser.add_argument(
         "--exception-rate",
-        type=_rate,
+        type=probability,
         default=0.02,
         help="per-image probability of one 5-? or X-? label (default 0.02)",
     )
