@@ -9,28 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import numpy as np
 import tensorflow as tf
 
 from keras_frcnn.boxes import BoxCoder, pairwise_iou
+from keras_frcnn.geometry import base_anchors
 
 # Match codes returned by match_anchors (values >= 0 are ground-truth indices).
 NEGATIVE = -1
 IGNORED = -2
-
-
-def base_anchors(scales: Sequence[float], ratios: Sequence[float]) -> np.ndarray:
-    """Anchor shapes ``[K, 4]`` centred at (0, 0); ratio = height / width, area = scale**2.
-
-    Order: ``for scale in scales: for ratio in ratios``.
-    """
-    shapes = []
-    for scale in scales:
-        for ratio in ratios:
-            w = float(scale) / np.sqrt(float(ratio))
-            h = float(scale) * np.sqrt(float(ratio))
-            shapes.append((-0.5 * w, -0.5 * h, 0.5 * w, 0.5 * h))
-    return np.asarray(shapes, dtype=np.float32).reshape(-1, 4)
 
 
 def anchor_grid(

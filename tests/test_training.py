@@ -14,7 +14,6 @@ import pandas as pd
 import pytest
 
 from keras_frcnn.annotations import read_annotations
-from keras_frcnn.annotations.classes import ClassMap
 from keras_frcnn.cli.train import main as train_main
 from keras_frcnn.errors import UserError
 from keras_frcnn.training import TrainOptions, split_records, train

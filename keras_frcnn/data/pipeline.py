@@ -33,7 +33,6 @@ says; a different epoch gets a different order and different transforms.
 
 from __future__ import annotations
 
-import math
 from typing import Sequence
 
 import numpy as np
@@ -50,34 +49,12 @@ from keras_frcnn.data.augment import (
     transform_swaps_lr,
 )
 from keras_frcnn.errors import UserError
+from keras_frcnn.geometry import resize_scale, resized_shape  # noqa: F401  (part of this module's API)
 
 EXPANSIONS = ("online", "paper16")
 # Independent stateless streams derived from the user's seed.
 _ORDER_STREAM = 1
 _TRANSFORM_STREAM = 2
-
-
-def resize_scale(height: float, width: float, im_size: float, max_size: float) -> float:
-    """Factor making the shorter side ``im_size``, reduced so the longer side is at most ``max_size``.
-
-    Computed in float32, bit for bit as :func:`resize_scale_tf`.
-    """
-    short = np.float32(min(height, width))
-    long = np.float32(max(height, width))
-    scale = np.float32(im_size) / short
-    if long * scale > np.float32(max_size):
-        scale = np.float32(max_size) / long
-    return float(scale)
-
-
-def resized_shape(height: int, width: int, im_size: float, max_size: float) -> tuple[int, int]:
-    """``(height, width)`` after resizing: ``floor(side * scale + 0.5)``, at least 1 (as the pipeline)."""
-    scale = np.float32(resize_scale(height, width, im_size, max_size))
-
-    def side(length: int) -> int:
-        return max(1, math.floor(np.float32(length) * scale + np.float32(0.5)))
-
-    return side(height), side(width)
 
 
 def resize_scale_tf(height, width, im_size: float, max_size: float) -> tf.Tensor:
