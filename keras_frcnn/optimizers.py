@@ -8,8 +8,6 @@ out here and recorded in a run's ``config.json``. No decay. One optimizer trains
 
 from __future__ import annotations
 
-import keras
-
 from keras_frcnn.errors import UserError
 
 
@@ -45,8 +43,10 @@ def optimizer_settings(name: str, learning_rate: float | None = None, clipnorm: 
     return chosen
 
 
-def build_optimizer(name: str, learning_rate: float | None = None, clipnorm: float | None = None) -> keras.optimizers.Optimizer:
-    """A fresh Keras optimizer by name with the paper's settings."""
+def build_optimizer(name: str, learning_rate: float | None = None, clipnorm: float | None = None):
+    """A fresh ``keras.optimizers.Optimizer`` by name with the paper's settings."""
+    import keras  # here, so that command-line flags are checked before TensorFlow loads
+
     kwargs = optimizer_settings(name, learning_rate, clipnorm)
     cls = getattr(keras.optimizers, kwargs.pop("class"))
     return cls(**kwargs)
