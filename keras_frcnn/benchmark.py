@@ -7,6 +7,12 @@ network (backbone + RPN head + RoI head run on the same number of RoIs, with no 
 sampling or pooling work), full detection, and the same three for a training step. The overheads
 ``detect_s / dense_forward_s`` and ``train_step_s / dense_train_step_s`` measure everything the
 in-graph Faster R-CNN machinery adds.
+
+Variants of the full training step and detection (skip with ``--no-variants``):
+``*_xla_s`` with XLA on the dense parts (``FasterRCNN.set_dense_jit``: backbone + RPN head, RoI
+head + outputs; the anchor, proposal, NMS, sampling and crop-and-resize ops cannot be compiled and
+run as usual, see ``xla_coverage``), ``*_mixed_s`` under this machine's mixed precision policy
+(``mixed_bfloat16`` on a CPU, ``mixed_float16`` on a GPU) and ``*_mixed_xla_s`` with both.
 """
 
 from __future__ import annotations
@@ -32,8 +38,13 @@ def _median_seconds(function, runs: int) -> float:
     return statistics.median(times)
 
 
+XLA_COVERAGE = ("XLA compiles the backbone + RPN head and the RoI head + output layers (forward and backward); "
+                "anchor targets, proposals (top-k, NMS), RoI sampling, crop-and-resize pooling and the losses "
+                "run as ordinary TensorFlow ops")
+
+
 def measure(network: str, im_size: int, runs: int, num_rois: int | None, post_nms_test: int | None,
-            pre_nms_test: int | None) -> dict:
+            pre_nms_test: int | None, variants: bool = True, overrides: dict | None = None) -> dict:
     """Build a model at default settings (with the given overrides) and time its parts."""
     import keras
     import numpy as np
@@ -50,6 +61,7 @@ def measure(network: str, im_size: int, runs: int, num_rois: int | None, post_nm
                        ("pre_nms_top_n_test", pre_nms_test)):
         if value is not None:
             changes[key] = value
+    changes.update(overrides or {})
     config = Config(**changes)
     keras.utils.set_random_seed(0)
     model = build_model(config, keras.optimizers.Adamax(learning_rate=1e-6))
@@ -103,13 +115,36 @@ def measure(network: str, im_size: int, runs: int, num_rois: int | None, post_nm
         "dense_train_step_s": _median_seconds(dense_train, runs),
         "train_step_s": _median_seconds(full_train, runs),
     }
+    extra = {}
+    if variants:
+        from keras_frcnn.distribute import dtype_policy, mixed_precision_policy
+
+        model.set_dense_jit(True)
+        timings["train_step_xla_s"] = _median_seconds(tf.function(lambda: model.train_step(data)), runs)
+        timings["detect_xla_s"] = _median_seconds(
+            tf.function(lambda: model({"images": image, "image_shape": image_shape})), runs)
+        policy = mixed_precision_policy(True)
+        keras.utils.set_random_seed(0)
+        with dtype_policy(policy):
+            mixed = build_model(config, keras.optimizers.Adamax(learning_rate=1e-6))
+        timings["train_step_mixed_s"] = _median_seconds(tf.function(lambda: mixed.train_step(data)), runs)
+        timings["detect_mixed_s"] = _median_seconds(
+            tf.function(lambda: mixed({"images": image, "image_shape": image_shape})), runs)
+        mixed.set_dense_jit(True)
+        timings["train_step_mixed_xla_s"] = _median_seconds(tf.function(lambda: mixed.train_step(data)), runs)
+        extra = {"mixed_policy": policy, "xla_coverage": XLA_COVERAGE}
     timings = {k: round(v, 4) for k, v in timings.items()}
+    if variants:
+        for name in ("train_step_xla_s", "train_step_mixed_s", "train_step_mixed_xla_s"):
+            variant = name[len("train_step_"):-len("_s")]  # xla, mixed, mixed_xla
+            extra[f"train_speedup_{variant}"] = round(timings["train_step_s"] / timings[name], 3)
     return {
         "network": network, "im_size": im_size, "batch_size": 1, "runs": runs,
-        "num_rois": config.num_rois, "pre_nms_top_n_test": config.pre_nms_top_n_test,
+        "num_rois": config.num_rois, "overrides": overrides or {}, "pre_nms_top_n_test": config.pre_nms_top_n_test,
         "post_nms_top_n_test": config.post_nms_top_n_test, **timings,
         "detect_overhead": round(timings["detect_s"] / timings["dense_forward_s"], 3),
         "train_overhead": round(timings["train_step_s"] / timings["dense_train_step_s"], 3),
+        **extra,
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "tensorflow": tf.__version__, "keras": keras.__version__,
     }
@@ -123,11 +158,25 @@ def _main(argv=None) -> int:
     parser.add_argument("--num-rois", type=int, help="RoIs per image in training (default: config)")
     parser.add_argument("--post-nms-test", type=int, help="proposals kept at test time (default: config)")
     parser.add_argument("--pre-nms-test", type=int, help="proposals before NMS at test time (default: config)")
+    parser.add_argument("--no-variants", action="store_true",
+                        help="skip the XLA and mixed precision timings of the training step and detection")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a config field (JSON value), e.g. --set tiny_filters=[32,64,128,256]")
     parser.add_argument("--json", help="also write the result to this file")
     args = parser.parse_args(argv)
     if args.runs < 1 or args.im_size < 32:
         parser.error("--runs must be >= 1 and --im-size >= 32")
-    result = measure(args.network, args.im_size, args.runs, args.num_rois, args.post_nms_test, args.pre_nms_test)
+    overrides = {}
+    for item in args.set:
+        key, sep, text = item.partition("=")
+        if not sep:
+            parser.error(f"--set {item}: expected KEY=VALUE")
+        try:
+            overrides[key.strip()] = json.loads(text)
+        except json.JSONDecodeError:
+            overrides[key.strip()] = text
+    result = measure(args.network, args.im_size, args.runs, args.num_rois, args.post_nms_test, args.pre_nms_test,
+                     variants=not args.no_variants, overrides=overrides)
     text = json.dumps(result, indent=2)
     print(text)
     if args.json:

@@ -53,11 +53,16 @@ class FasterRCNN(keras.Model):
         small = keras.initializers.RandomNormal(stddev=0.01)
         self.rpn_conv = layers.Conv2D(config.rpn_head_channels, 3, padding="same", activation="relu",
                                       kernel_initializer=small, name="rpn_conv")
-        self.rpn_objectness = layers.Conv2D(num_anchors, 1, kernel_initializer=small, name="rpn_objectness")
-        self.rpn_box_deltas = layers.Conv2D(4 * num_anchors, 1, kernel_initializer=small, name="rpn_box_deltas")
-        self.class_logits = layers.Dense(num_classes + 1, kernel_initializer=small, name="class_logits")
+        # The four output layers compute in float32 under a mixed policy (scores, deltas and the
+        # losses stay float32); the backbone, the RPN conv and the RoI head follow the policy.
+        self.rpn_objectness = layers.Conv2D(num_anchors, 1, kernel_initializer=small, name="rpn_objectness",
+                                            dtype="float32")
+        self.rpn_box_deltas = layers.Conv2D(4 * num_anchors, 1, kernel_initializer=small, name="rpn_box_deltas",
+                                            dtype="float32")
+        self.class_logits = layers.Dense(num_classes + 1, kernel_initializer=small, name="class_logits",
+                                         dtype="float32")
         self.class_box_deltas = layers.Dense(4 * num_classes, kernel_initializer=keras.initializers.RandomNormal(stddev=0.001),
-                                             name="class_box_deltas")
+                                             name="class_box_deltas", dtype="float32")
         self.rpn_conv.build((None, None, None, feature_channels))
         self.rpn_objectness.build((None, None, None, config.rpn_head_channels))
         self.rpn_box_deltas.build((None, None, None, config.rpn_head_channels))
@@ -67,9 +72,11 @@ class FasterRCNN(keras.Model):
         self.rpn_coder = BoxCoder()
         self.head_coder = BoxCoder(weights=config.box_target_scales)
         self.loss_trackers = {name: keras.metrics.Mean(name=name) for name in LOSS_NAMES}
-        # NMS and the sampling ops are not all XLA-compatible: compile(jit_compile="auto") must
-        # not pick XLA for the whole step.
+        # NMS, crop_and_resize and the sampling ops are not all XLA-compatible:
+        # compile(jit_compile="auto") must not pick XLA for the whole step. The dense parts can be
+        # compiled on their own: see set_dense_jit.
         self.supports_jit = False
+        self.dense_jit = False
         self.built = True
 
     # ----------------------------------------------------------------- serialisation
@@ -88,9 +95,42 @@ class FasterRCNN(keras.Model):
     def metrics(self):
         return list(self.loss_trackers.values())
 
+    # ----------------------------------------------------------------- XLA
+    def set_dense_jit(self, enabled: bool = True) -> None:
+        """Compile the dense parts with XLA: backbone + RPN head, and RoI head + output layers.
+
+        The whole step cannot be one XLA cluster (``tf.image.crop_and_resize`` has no XLA kernel,
+        combined NMS is not XLA-compatible), so each dense part runs as a ``tf.function`` with
+        ``jit_compile=True`` (forward and backward), between the anchor, proposal, sampling and
+        pooling ops that TensorFlow runs as usual. XLA compiles once per input shape: it pays off
+        when images come in few sizes. A runtime setting: not saved with the model.
+        """
+        self.__dict__["_jit_functions"] = {}  # bypasses Keras attribute tracking (not state)
+        self.dense_jit = bool(enabled)
+
+    def _dense(self, name: str, function):
+        """``function`` itself, or its XLA-compiled version when dense JIT is on."""
+        if not self.dense_jit:
+            return function
+        cache = self.__dict__.setdefault("_jit_functions", {})
+        if name not in cache:
+            cache[name] = tf.function(function, jit_compile=True, reduce_retracing=True)
+        return cache[name]
+
     # ----------------------------------------------------------------- building blocks
     def _backbone(self, images, training):
         return self.features(preprocess(tf.cast(images, tf.float32), self.preprocessing), training=training)
+
+    def _backbone_and_rpn(self, images, training):
+        """Feature map, RPN objectness logits [B, A] and box deltas [B, A, 4] (the dense first half)."""
+        features = self._backbone(images, training)
+        logits, deltas = self._rpn(features)
+        return features, logits, deltas
+
+    def _head_outputs(self, pooled, training):
+        """RoI head on pooled RoIs [N, p, p, C] -> class logits [N, C+1], deltas [N, 4C] (float32)."""
+        hidden = self.roi_head(pooled, training=training)
+        return self.class_logits(hidden), self.class_box_deltas(hidden)
 
     def _rpn(self, features):
         """Objectness logits [B, A] and box deltas [B, A, 4], A = Hf * Wf * anchors."""
@@ -127,11 +167,13 @@ class FasterRCNN(keras.Model):
     def _head(self, features, rois, training):
         """Class logits [B, R, C+1] and class-specific deltas [B, R, C, 4] for RoIs [B, R, 4]."""
         cfg = self.frcnn_config
-        pooled = roi_pool(features, rois, stride=FEATURE_STRIDE, pool_size=self.pooled_size, align=cfg.roi_align)
-        hidden = self.roi_head(pooled, training=training)
+        # Pooling in float32 (crop_and_resize has no bfloat16 kernel); the head casts back to its policy.
+        pooled = roi_pool(tf.cast(features, tf.float32), rois, stride=FEATURE_STRIDE, pool_size=self.pooled_size,
+                          align=cfg.roi_align)
+        logits, deltas = self._dense("head", self._head_outputs)(pooled, training)
         batch, num_rois = tf.shape(rois)[0], tf.shape(rois)[1]
-        logits = tf.reshape(self.class_logits(hidden), [batch, num_rois, cfg.num_classes + 1])
-        deltas = tf.reshape(self.class_box_deltas(hidden), [batch, num_rois, cfg.num_classes, 4])
+        logits = tf.reshape(logits, [batch, num_rois, cfg.num_classes + 1])
+        deltas = tf.reshape(deltas, [batch, num_rois, cfg.num_classes, 4])
         return logits, deltas
 
     # ----------------------------------------------------------------- training
@@ -142,8 +184,7 @@ class FasterRCNN(keras.Model):
         gt_boxes, gt_labels = tf.cast(data["boxes"], tf.float32), tf.cast(data["labels"], tf.int32)
         gt_valid = gt_labels >= 0
 
-        features = self._backbone(images, training)
-        rpn_logits, rpn_deltas = self._rpn(features)
+        features, rpn_logits, rpn_deltas = self._dense("backbone", self._backbone_and_rpn)(images, training)
         anchors = self._anchors(features)
 
         rpn_seeds, roi_seeds = self._sampling_seeds(tf.shape(images)[0])
@@ -196,9 +237,13 @@ class FasterRCNN(keras.Model):
 
     def _sampling_seeds(self, batch_size):
         """Stateless seeds [B, 2] for anchor and RoI sampling, from ``config.seed``, the optimizer
-        step and the image's place in the batch: a resumed run samples exactly as an uninterrupted one."""
+        step and the image's place in the *global* batch: a resumed run samples exactly as an
+        uninterrupted one, and replica r of N (each with B images) gives its images the places
+        r * B ... r * B + B - 1, so replicas sample independently, reproducibly, and exactly as one
+        device running the whole global batch would."""
         step = tf.cast(self.optimizer.iterations, tf.int64) if self.optimizer is not None else tf.constant(0, tf.int64)
-        index = tf.range(tf.cast(batch_size, tf.int64), dtype=tf.int64)
+        batch_size = tf.cast(batch_size, tf.int64)
+        index = _replica_id() * batch_size + tf.range(batch_size, dtype=tf.int64)
         base = tf.constant(self.frcnn_config.seed, tf.int64) * 1_000_003 + step
         first = tf.fill(tf.shape(index), base)
         return tf.stack([first, 2 * index], axis=1), tf.stack([first, 2 * index + 1], axis=1)
@@ -208,15 +253,29 @@ class FasterRCNN(keras.Model):
             tracker.update_state(terms[name])
         return {name: tracker.result() for name, tracker in self.loss_trackers.items()}
 
-    def train_step(self, data):
+    def train_step_fn(self, data) -> dict:
+        """One optimisation step on this replica's part of a batch; returns the loss terms (mean
+        over this replica's images, float32).
+
+        The one training step of the project: ``fit`` calls it through :meth:`train_step` (default
+        and MirroredStrategy), the multi-worker loop of :mod:`keras_frcnn.training` through
+        ``strategy.run``. The loss differentiated is the replica's mean divided by the number of
+        replicas; the optimizer all-reduces (sums) the gradients over the replicas, so the update
+        is the one of the mean over the global batch, however many replicas share it.
+        """
         data = _inputs(data)
+        replicas = _num_replicas_in_sync()
         with tf.GradientTape() as tape:
             terms = self.compute_frcnn_losses(data, training=True)
-            scaled = self.optimizer.scale_loss(terms["loss"])
+            loss = terms["loss"] if replicas == 1 else terms["loss"] * (1.0 / replicas)
+            scaled = self.optimizer.scale_loss(loss)  # loss scaling under mixed_float16
         variables = self.trainable_variables
         gradients = tape.gradient(scaled, variables)
         self.optimizer.apply(gradients, variables)
-        return self._record(terms)
+        return terms
+
+    def train_step(self, data):
+        return self._record(self.train_step_fn(data))
 
     def test_step(self, data):
         return self._record(self.compute_frcnn_losses(_inputs(data), training=False))
@@ -231,8 +290,7 @@ class FasterRCNN(keras.Model):
         if image_shape is None:
             shape = tf.shape(images)
             image_shape = tf.tile(shape[1:3][None], [shape[0], 1])
-        features = self._backbone(images, training=False)
-        rpn_logits, rpn_deltas = self._rpn(features)
+        features, rpn_logits, rpn_deltas = self._dense("backbone", self._backbone_and_rpn)(images, False)
         anchors = self._anchors(features)
         proposals, proposals_valid = self._proposals(rpn_logits, rpn_deltas, anchors, image_shape, training=False)
         class_logits, class_deltas = self._head(features, proposals, training=False)
@@ -273,6 +331,20 @@ class FasterRCNN(keras.Model):
         from keras_frcnn.inference import detect_images  # keeps model.py free of image I/O
 
         return detect_images(self, images, batch_size=batch_size)
+
+
+def _replica_id() -> tf.Tensor:
+    """This replica's index in its sync group (0 outside ``strategy.run``), int64."""
+    context = tf.distribute.get_replica_context()
+    replica = 0 if context is None else context.replica_id_in_sync_group
+    return tf.cast(replica, tf.int64)
+
+
+def _num_replicas_in_sync() -> int:
+    context = tf.distribute.get_replica_context()
+    if context is not None:
+        return int(context.num_replicas_in_sync)
+    return int(tf.distribute.get_strategy().num_replicas_in_sync)
 
 
 def _inputs(data) -> dict:

@@ -1,5 +1,10 @@
 """Training runs: a run folder with config, class map, split, checkpoints, history, logs and plots.
 
+One training step (:meth:`keras_frcnn.model.FasterRCNN.train_step_fn`) and two loops around it:
+``model.fit`` (default strategy and MirroredStrategy) and a hand-written distributed loop
+(MultiWorkerMirroredStrategy, where Keras 3's ``fit`` fails: keras-team/keras#20585). Both
+commit epochs through the same :class:`_EpochCommitter`. See :mod:`keras_frcnn.distribute`.
+
 An epoch is committed in this order, each file written atomically:
 ``checkpoints/epoch_NNNN.keras`` -> ``history.csv`` -> ``best.keras`` (if better) -> ``state.json``
 (the commit point) -> ``last.keras``. A run killed at any moment (even ``kill -9``) resumes from the
@@ -25,6 +30,7 @@ from keras_frcnn.annotations.classes import ClassMap
 from keras_frcnn.annotations.records import ImageRecord
 from keras_frcnn.atomic import link_or_copy, write_json, write_text
 from keras_frcnn.config import Config
+from keras_frcnn.distribute import LOOPS
 from keras_frcnn.errors import UserError
 from keras_frcnn.runs import RunFolder
 
@@ -45,10 +51,27 @@ class TrainOptions:
     input_weight_path: str | None = None  # start from a trained model's weights
     deterministic: bool = False  # bit-reproducible TensorFlow kernels (slower; see README)
     verbose: int = 1  # Keras progress bar: 1 = bar with ETA, 2 = one line per epoch, 0 = silent
+    # Scaling out (keras_frcnn.distribute). batch_size is per replica.
+    distribute: str = "auto"  # auto | none | mirrored | multiworker
+    virtual_devices: int = 0  # split the CPU into this many logical devices (no-GPU stand-in)
+    mixed_precision: bool = False  # mixed_float16 on GPUs, mixed_bfloat16 on CPUs
+    jit_compile: bool = False  # XLA for the dense parts of the step (FasterRCNN.set_dense_jit)
+    loop: str = "auto"  # fit | custom | auto (fit, except the custom loop under multiworker)
 
     def validate(self) -> None:
+        from keras_frcnn.distribute import STRATEGIES
+
         if self.num_epochs < 1 or self.epoch_length < 1 or self.batch_size < 1:
             raise UserError("--num_epochs, --epoch_length and --batch-size must be at least 1")
+        if self.distribute not in STRATEGIES:
+            raise UserError(f"--distribute must be one of {', '.join(STRATEGIES)}, not {self.distribute!r}")
+        if self.loop not in LOOPS:
+            raise UserError(f"--loop must be one of {', '.join(LOOPS)}, not {self.loop!r}")
+        if self.virtual_devices < 0:
+            raise UserError("--virtual-devices must not be negative")
+        if self.loop == "fit" and self.distribute == "multiworker":
+            raise UserError("--loop fit does not run under MultiWorkerMirroredStrategy in Keras 3 "
+                            "(keras-team/keras#20585); use --loop auto")
 
 
 @dataclass
@@ -57,6 +80,7 @@ class TrainResult:
     history: pd.DataFrame
     best_epoch: int | None
     best_val_map: float | None
+    model: object = None  # the trained keras model (None when nothing was trained)
 
 
 def split_records(records: Sequence[ImageRecord], val_fraction: float, seed: int,
@@ -79,11 +103,48 @@ def _finite(value) -> bool:
     return value is not None and math.isfinite(float(value))
 
 
+def _numpy(value) -> np.ndarray:
+    """A variable's (or tensor's) value as NumPy, also for a distributed (mirrored) variable."""
+    import tensorflow as tf
+
+    value = getattr(value, "value", value)  # keras.Variable -> its tf.Variable (mirrored under a strategy)
+    return np.asarray(tf.convert_to_tensor(value))
+
+
+class _Detector:
+    """The model's inference as one plain ``tf.function`` on this process's devices, for validation.
+
+    ``model.predict_on_batch`` under a strategy splits a batch over the replicas (a replica may get
+    no image) and, under MultiWorkerMirroredStrategy, gathers across workers (the chief validating
+    alone would wait forever). This runs the same ``model.call`` outside any replica context.
+    """
+
+    def __init__(self, model):
+        import tensorflow as tf
+
+        self.model = model
+        self.frcnn_config = model.frcnn_config
+        self.class_names = model.class_names
+        self._call = tf.function(lambda inputs: model(inputs, training=False), reduce_retracing=True)
+
+    def predict_on_batch(self, inputs: dict) -> dict:
+        import tensorflow as tf
+
+        outputs = self._call({key: tf.convert_to_tensor(value) for key, value in inputs.items()})
+        return {key: value.numpy() for key, value in outputs.items()}
+
+
 class _EpochCommitter:
-    """Validation mAP, checkpoints, history, plots and the state file at the end of each epoch."""
+    """Validation mAP, checkpoints, history, plots and the state file at the end of each epoch.
+
+    Shared by both loops: ``fit`` reaches it through :attr:`callback`, the distributed loop calls
+    :meth:`begin_epoch`, :meth:`check_step` and :meth:`commit` itself. Only the chief writes (and
+    validates); other workers keep the epoch count and the state in step without touching the run.
+    """
 
     def __init__(self, run: RunFolder, val_records: Sequence[ImageRecord], history: list[dict],
-                 state: dict, print_fn: Callable[[str], None]):
+                 state: dict, print_fn: Callable[[str], None], *, chief: bool = True,
+                 images_per_epoch: int = 1, images_seen: int = 0):
         import keras
 
         self.run = run
@@ -91,17 +152,19 @@ class _EpochCommitter:
         self.rows = history
         self.state = state
         self.print = print_fn
+        self.chief = chief
+        self.images_per_epoch = images_per_epoch  # global batch x steps per epoch
+        self.images_seen = images_seen
         self.failure: str | None = None
+        self._detector = None
         committer = self
 
         class Callback(keras.callbacks.Callback):
             def on_epoch_begin(self, epoch, logs=None):
-                committer.epoch_start = time.perf_counter()
+                committer.begin_epoch()
 
             def on_train_batch_end(self, batch, logs=None):
-                loss = (logs or {}).get("loss")
-                if loss is not None and not math.isfinite(float(loss)):
-                    committer.failure = f"non-finite loss ({float(loss)}) at epoch {committer.current_epoch + 1}, step {batch + 1}"
+                if not committer.check_step((logs or {}).get("loss"), batch):
                     self.model.stop_training = True
 
             def on_epoch_end(self, epoch, logs=None):
@@ -112,6 +175,16 @@ class _EpochCommitter:
         self.current_epoch = 0
         self.epoch_start = time.perf_counter()
 
+    def begin_epoch(self) -> None:
+        self.epoch_start = time.perf_counter()
+
+    def check_step(self, loss, batch: int) -> bool:
+        """False (and :attr:`failure` set) when step ``batch`` of the epoch had a non-finite loss."""
+        if loss is not None and not math.isfinite(float(loss)):
+            self.failure = f"non-finite loss ({float(loss)}) at epoch {self.current_epoch + 1}, step {batch + 1}"
+            return False
+        return True
+
     def commit(self, model, epoch: int, logs: dict) -> None:
         from keras_frcnn.plots import plot_loss_curve
 
@@ -121,9 +194,14 @@ class _EpochCommitter:
             self.failure = f"non-finite loss at the end of epoch {number}"
             model.stop_training = True
             return
+        self.images_seen += self.images_per_epoch
+        if not self.chief:  # every worker holds the same weights: the chief alone writes them
+            self.current_epoch = number
+            self.state.update(epoch=number)
+            return
         row.update(self._validate(model))
         logs.update({k: row[k] for k in ("val_mAP", "val_coco_AP") if row[k] is not None})
-        row["learning_rate"] = float(np.asarray(model.optimizer.learning_rate))
+        row["learning_rate"] = float(_numpy(model.optimizer.learning_rate))
         row["seconds"] = round(time.perf_counter() - self.epoch_start, 2)
         self.rows.append(row)
 
@@ -140,7 +218,7 @@ class _EpochCommitter:
             link_or_copy(checkpoint, self.run.best)
             self.state.update(best_score=score, best_epoch=number, best_val_mAP=row["val_mAP"])
         self.state.update(epoch=number, checkpoint=os.path.relpath(checkpoint, self.run.root),
-                          iterations=int(np.asarray(model.optimizer.iterations)))
+                          iterations=int(_numpy(model.optimizer.iterations)), images_seen=self.images_seen)
         write_json(self.run.state, self.state)  # the commit point
         link_or_copy(checkpoint, self.run.last)
         for name in os.listdir(self.run.checkpoints):
@@ -159,7 +237,9 @@ class _EpochCommitter:
         from keras_frcnn.evaluation import evaluate
         from keras_frcnn.inference import predict_records
 
-        detections = predict_records(model, self.val_records)
+        if self._detector is None or self._detector.model is not model:
+            self._detector = _Detector(model)
+        detections = predict_records(self._detector, self.val_records)
         metrics = evaluate(self.val_records, detections, model.class_names)
         voc = metrics["voc"]["mAP"]
         return {"val_mAP": None if voc is None else float(voc), "val_coco_AP": float(metrics["coco"]["AP"])}
@@ -227,8 +307,16 @@ def train(run_dir: str, *, config: Config, options: TrainOptions, class_map: Cla
     """Train (or resume) the run in ``run_dir``; returns the history and the best epoch.
 
     On resume ``config``, ``class_map`` and the split must be the run's own (the CLI reads them
-    from the folder); ``options.num_epochs`` may be raised to train longer.
+    from the folder); ``options.num_epochs`` may be raised to train longer. Under
+    ``options.distribute`` the model and optimizer live in the strategy's scope, a step takes
+    ``options.batch_size`` images per replica, and only the chief writes to ``run_dir`` (which,
+    for a multi-worker resume, every worker must be able to read: shared storage).
     """
+    from keras_frcnn.distribute import describe, dtype_policy, is_chief, make_strategy, mixed_precision_policy
+
+    options.validate()
+    strategy = make_strategy(options.distribute, options.virtual_devices)  # before any other TF op
+
     import keras
 
     from keras_frcnn.data.pipeline import make_dataset
@@ -236,7 +324,7 @@ def train(run_dir: str, *, config: Config, options: TrainOptions, class_map: Cla
     from keras_frcnn.optimizers import build_optimizer
     from keras_frcnn.runs import load_model
 
-    options.validate()
+    chief = is_chief(strategy)
     if options.deterministic:
         import tensorflow as tf
 
@@ -244,49 +332,129 @@ def train(run_dir: str, *, config: Config, options: TrainOptions, class_map: Cla
     run = RunFolder(run_dir)
     if not train_records:
         raise UserError("no training images")
+    policy = mixed_precision_policy(options.mixed_precision)
     if resume:
         if not run.exists():
-            raise UserError(f"{run_dir}: nothing to resume (no state.json: no epoch was completed)")
+            shared = " (with --distribute multiworker every worker must see the chief's run folder)" if not chief else ""
+            raise UserError(f"{run_dir}: nothing to resume (no state.json: no epoch was completed){shared}")
         with open(run.state, encoding="utf-8") as handle:
             state = json.load(handle)
-        model = load_model(run.path(state["checkpoint"]))
+        with dtype_policy(policy), strategy.scope():
+            model = load_model(run.path(state["checkpoint"]))
         history = _read_history(run, state["epoch"])
         initial_epoch = int(state["epoch"])
         print_fn(f"resuming {run_dir} after epoch {initial_epoch} (step {state['iterations']})")
     else:
         if run.exists():
             raise UserError(f"{run_dir}: already holds a run (state.json); use --resume or another --output")
-        _write_run_files(run, config, options, class_map, train_records, val_records, data_info or {})
+        if chief:
+            _write_run_files(run, config, options, class_map, train_records, val_records, data_info or {})
         keras.utils.set_random_seed(config.seed)
-        model = build_model(config)
-        if options.input_weight_path:
-            _load_initial_weights(model, options.input_weight_path)
-        model.compile(optimizer=build_optimizer(options.optimizer, options.learning_rate))
+        with dtype_policy(policy), strategy.scope():
+            model = build_model(config)
+            if options.input_weight_path:
+                _load_initial_weights(model, options.input_weight_path)
+            model.compile(optimizer=build_optimizer(options.optimizer, options.learning_rate))
         state, history, initial_epoch = {}, [], 0
+    if options.jit_compile:
+        model.set_dense_jit(True)
+    replicas = strategy.num_replicas_in_sync
+    global_batch = options.batch_size * replicas
+    if replicas > 1 or policy != "float32" or options.jit_compile:
+        xla = ", XLA for the dense parts" if options.jit_compile else ""
+        print_fn(f"{describe(strategy)}, global batch {global_batch} ({options.batch_size} per replica), "
+                 f"{policy}{xla}")
 
     if initial_epoch >= options.num_epochs:
         print_fn(f"{run_dir}: already trained for {initial_epoch} epochs (--num_epochs {options.num_epochs})")
-        return _result(run, history, state)
+        return _result(run, history, state, model)
 
-    consumed = initial_epoch * options.epoch_length * options.batch_size
-    dataset = make_dataset(train_records, class_map, model.frcnn_config, training=True, batch_size=options.batch_size,
+    consumed = int(state.get("images_seen", initial_epoch * options.epoch_length * options.batch_size))
+    dataset = make_dataset(train_records, class_map, model.frcnn_config, training=True, batch_size=global_batch,
                            seed=model.frcnn_config.seed, expansion=options.expansion, skip=consumed)
-    committer = _EpochCommitter(run, val_records, history, state, print_fn)
+    committer = _EpochCommitter(run, val_records, history, state, print_fn, chief=chief,
+                                images_per_epoch=global_batch * options.epoch_length, images_seen=consumed)
     committer.current_epoch = initial_epoch
-    callbacks = [committer.callback,
-                 keras.callbacks.TensorBoard(log_dir=run.logs, write_graph=False, update_freq="epoch")]
-    model.fit(dataset, epochs=options.num_epochs, initial_epoch=initial_epoch, steps_per_epoch=options.epoch_length,
-              callbacks=callbacks, verbose=options.verbose, shuffle=False)
+    if _use_fit(options, strategy):
+        callbacks = [committer.callback,
+                     keras.callbacks.TensorBoard(log_dir=run.logs, write_graph=False, update_freq="epoch")]
+        model.fit(dataset, epochs=options.num_epochs, initial_epoch=initial_epoch,
+                  steps_per_epoch=options.epoch_length, callbacks=callbacks, verbose=options.verbose, shuffle=False)
+    else:
+        _distributed_loop(model, strategy, dataset, options, committer, initial_epoch, run, chief)
     if committer.failure:
         kept = f"the last good checkpoint (epoch {state['epoch']}) is kept" if state.get("epoch") else "no epoch was completed"
         raise UserError(f"{committer.failure}: training stopped; {kept} in {run_dir}. "
                         "Try a lower --lr or another --optimizer.")
-    return _result(run, history, state)
+    return _result(run, history, state, model)
 
 
-def _result(run: RunFolder, history: list[dict], state: dict) -> TrainResult:
+def _use_fit(options: TrainOptions, strategy) -> bool:
+    """``model.fit`` for the default strategy and MirroredStrategy, the custom loop for
+    MultiWorkerMirroredStrategy (where Keras 3's ``fit`` fails) or when ``options.loop`` says so."""
+    from keras_frcnn.distribute import is_multi_worker
+
+    if options.loop == "auto":
+        return not is_multi_worker(strategy)
+    return options.loop == "fit"
+
+
+def _distributed_loop(model, strategy, dataset, options: TrainOptions, committer: _EpochCommitter,
+                      initial_epoch: int, run: RunFolder, chief: bool) -> None:
+    """The epochs of ``fit`` written out: ``strategy.run`` of the model's own step on each replica's
+    part of the global batch, ``strategy.reduce`` of the loss terms, the shared epoch commit.
+
+    Every worker runs it in lockstep (the steps all-reduce the gradients); each worker's loss
+    terms are the global batch's, so all stop together on a non-finite loss.
+    """
+    import keras
+    import tensorflow as tf
+
+    from keras_frcnn.distribute import is_multi_worker
+
+    if is_multi_worker(strategy):
+        data_options = tf.data.Options()
+        # Each worker takes its replicas' share of every global batch (the pipeline has no files
+        # to shard by): worker w's images are the ones one device would see at places w*B...
+        data_options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+        dataset = dataset.with_options(data_options)
+    iterator = iter(strategy.experimental_distribute_dataset(dataset))
+
+    @tf.function
+    def train_step(iterator):
+        terms = strategy.run(model.train_step_fn, args=(next(iterator),))
+        return {name: strategy.reduce(tf.distribute.ReduceOp.MEAN, terms[name], axis=None) for name in LOSS_COLUMNS}
+
+    writer = tf.summary.create_file_writer(os.path.join(run.logs, "train")) if chief else None
+    show_bar = chief and options.verbose == 1
+    for epoch in range(initial_epoch, options.num_epochs):
+        committer.begin_epoch()
+        if show_bar:
+            print(f"Epoch {epoch + 1}/{options.num_epochs}")
+        bar = keras.utils.Progbar(options.epoch_length, stateful_metrics=LOSS_COLUMNS) if show_bar else None
+        totals = dict.fromkeys(LOSS_COLUMNS, 0.0)
+        for batch in range(options.epoch_length):
+            values = {name: float(value) for name, value in train_step(iterator).items()}
+            if not committer.check_step(values["loss"], batch):
+                return
+            for name in LOSS_COLUMNS:
+                totals[name] += values[name]
+            if bar is not None:
+                bar.update(batch + 1, [(name, totals[name] / (batch + 1)) for name in LOSS_COLUMNS])
+        logs = {name: totals[name] / options.epoch_length for name in LOSS_COLUMNS}
+        committer.commit(model, epoch, logs)
+        if committer.failure:
+            return
+        if writer is not None:
+            with writer.as_default():
+                for name, value in logs.items():
+                    tf.summary.scalar(f"epoch_{name}", value, step=epoch)
+            writer.flush()
+
+
+def _result(run: RunFolder, history: list[dict], state: dict, model=None) -> TrainResult:
     return TrainResult(run, pd.DataFrame(history, columns=list(HISTORY_COLUMNS)), state.get("best_epoch"),
-                       state.get("best_val_mAP"))
+                       state.get("best_val_mAP"), model)
 
 
 def _load_initial_weights(model, path: str) -> None:

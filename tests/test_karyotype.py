@@ -99,7 +99,8 @@ def test_chromosome_of():
 
 
 def test_table_from_detections():
-    normal = Detections("a.png", [[0, 0, 1, 1]] * 46, [0.9] * 46, labels_of("XY"))
+    boxes = [[10 * i, 0, 10 * i + 5, 20] for i in range(46)]  # 46 separate chromosomes
+    normal = Detections("a.png", boxes, [0.9] * 46, labels_of("XY"))
     trisomy = summary(labels_of("XX", extra=("21-l",)), path="b.png")
     table = karyotype_table([summarise_detections(normal), trisomy])
     assert list(table.columns[:8]) == [

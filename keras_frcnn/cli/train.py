@@ -2,6 +2,7 @@
 
     python train_frcnn.py -p annotations/train.csv --network vgg16 --optimizer adamax --output runs/vgg_adamax
     python train_frcnn.py --resume --output runs/vgg_adamax      # after an interruption
+    python train_frcnn.py -p train.csv --distribute mirrored --batch-size 2 --mixed-precision --output runs/8gpu
 """
 
 from __future__ import annotations
@@ -56,12 +57,43 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--deterministic", action="store_true",
                        help="bit-reproducible kernels: a resumed run then matches an uninterrupted one exactly")
     train.add_argument("--input_weight_path", help="start from a trained model (.keras or .weights.h5)")
+    add_scaling_arguments(parser)
     out = parser.add_argument_group("output")
     out.add_argument("--output", default="runs/frcnn", help="run folder")
     out.add_argument("--output_weight_path", help="also copy the best model here (.keras) when training ends")
     out.add_argument("--resume", action="store_true", help="continue the run in --output from its last checkpoint")
     out.add_argument("--quiet", action="store_true", help="no progress bar (one line per epoch)")
     return parser
+
+
+SCALING_FIELDS = ("distribute", "virtual_devices", "mixed_precision", "jit_compile", "loop")
+
+
+def add_scaling_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--distribute --virtual-devices --mixed-precision --jit-compile --loop`` (the
+    :class:`~keras_frcnn.training.TrainOptions` fields of the same names; see
+    :func:`scaling_options`). Default None: the run's own setting on ``--resume``, else the
+    TrainOptions default."""
+    from keras_frcnn.cli.args import non_negative_int
+    from keras_frcnn.distribute import LOOPS, STRATEGIES
+
+    group = parser.add_argument_group("scaling out (see the README, 'Scaling out')")
+    group.add_argument("--distribute", choices=STRATEGIES, default=None,
+                       help="auto (default): MirroredStrategy when more than one GPU is visible, else one device; "
+                            "multiworker: MultiWorkerMirroredStrategy from TF_CONFIG. --batch-size is per replica")
+    group.add_argument("--virtual-devices", type=non_negative_int, default=None, metavar="N",
+                       help="split the CPU into N logical devices (try --distribute mirrored without GPUs)")
+    group.add_argument("--mixed-precision", action=argparse.BooleanOptionalAction, default=None,
+                       help="mixed_float16 with loss scaling on GPUs, mixed_bfloat16 on CPUs (outputs and losses float32)")
+    group.add_argument("--jit-compile", action=argparse.BooleanOptionalAction, default=None,
+                       help="compile the backbone, RPN and RoI head with XLA (the proposal/NMS/pooling ops stay out)")
+    group.add_argument("--loop", choices=LOOPS, default=None,
+                       help="training loop: fit, custom (tf.distribute loop) or auto (custom only under multiworker)")
+
+
+def scaling_options(args: argparse.Namespace) -> dict:
+    """The scaling flags given on the command line, as TrainOptions keyword arguments."""
+    return {name: getattr(args, name) for name in SCALING_FIELDS if getattr(args, name, None) is not None}
 
 
 def _config_from_args(args, class_map):
@@ -110,6 +142,8 @@ def _main(argv=None) -> int:
         options = TrainOptions(**saved["training"])
         if args.num_epochs is not None:
             options.num_epochs = args.num_epochs  # train a finished run for longer
+        for name, value in scaling_options(args).items():  # e.g. resume on other hardware
+            setattr(options, name, value)
         class_map = ClassMap.from_file(run.class_map)
         config = Config.from_dict(saved["model"])
         records = []
@@ -136,7 +170,8 @@ def _main(argv=None) -> int:
         config = _config_from_args(args, class_map)
         options = TrainOptions(optimizer=args.optimizer, learning_rate=args.lr, num_epochs=300 if args.num_epochs is None else args.num_epochs,
                                epoch_length=args.epoch_length, batch_size=args.batch_size, expansion=args.expansion,
-                               input_weight_path=args.input_weight_path, deterministic=args.deterministic)
+                               input_weight_path=args.input_weight_path, deterministic=args.deterministic,
+                               **scaling_options(args))
         data = {"path": os.path.abspath(args.path), "parser": args.parser, "clip": args.clip,
                 "val": os.path.abspath(args.val) if args.val else None, "val_fraction": args.val_fraction,
                 "train_images": len(train_records), "val_images": len(val_records)}

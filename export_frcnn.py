@@ -1,0 +1,8 @@
+"""Export a trained model: ``python export_frcnn.py --model RUN --format saved_model --output DIR`` (see ``--help``)."""
+
+import sys
+
+from keras_frcnn.export import main
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,228 @@
+"""``compare_optimizers.py``: the paper's study: every optimizer for every backbone on the same
+data, split, seed, schedule and augmentation; then a table and the paper's figures.
+
+    python compare_optimizers.py -p data/train.csv --hf --vf --rot --output runs/compare
+    python compare_optimizers.py -p data/train.csv --networks tiny --optimizers adam,adamax --dry-run
+    python compare_optimizers.py -p data/train.csv --budget-minutes 600 --output runs/compare
+
+Each run is a normal run folder ``OUTPUT/<network>_<optimizer>/``; rerunning the same command
+resumes unfinished runs and skips finished ones. The data, augmentation, model and schedule
+flags are those of ``train_frcnn.py`` (same names, same meaning). See
+:mod:`keras_frcnn.comparison` for the study folder and the budget.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Sequence
+
+from keras_frcnn.errors import UserError, run_cli
+
+PROG = "compare_optimizers.py"
+
+# train_frcnn.py flags the study shares, by argparse dest, per help group.
+INHERITED_FLAGS = {
+    "data": ("path", "parser", "classes", "val", "val_fraction", "clip"),
+    "augmentation (the paper's: rotations by 90 degrees and flips)": ("hf", "vf", "rot", "expansion", "mirror_labels"),
+    "model (every backbone)": ("weights", "num_rois", "im_size", "config_filename", "set"),
+    "training (every run)": ("epoch_length", "batch_size", "seed", "deterministic", "input_weight_path"),
+}
+
+
+def _name_list(kind: str, known: Sequence[str], aliases: dict[str, str] | None = None):
+    """argparse type: a comma-separated list of names from ``known`` (canonical names, no repeats)."""
+
+    def parse(text: str) -> list[str]:
+        names: list[str] = []
+        for item in filter(None, (part.strip().lower() for part in text.split(","))):
+            name = (aliases or {}).get(item, item)
+            if name not in known:
+                raise argparse.ArgumentTypeError(f"unknown {kind} {item!r} (choose from {', '.join(known)})")
+            if name not in names:
+                names.append(name)
+        if not names:
+            raise argparse.ArgumentTypeError(f"give at least one {kind}")
+        return names
+
+    return parse
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    return value
+
+
+class _HelpFormatter(argparse.HelpFormatter):
+    """Shows a flag's default when it has one and its help does not already say it."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if "default" not in text and action.default not in (None, False, [], argparse.SUPPRESS):
+            text += " (default: %(default)s)"
+        return text
+
+
+def _inherit(group, source: argparse.ArgumentParser, dests: Sequence[str]) -> None:
+    """Share ``source``'s actions (flags, types, defaults, help) with ``group``, as argparse's
+    ``parents=`` does, but only the named ones."""
+    actions = {action.dest: action for action in source._actions}
+    for dest in dests:
+        group._add_action(actions[dest])
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from keras_frcnn.cli import train as train_cli
+    from keras_frcnn.cli.common import ArgumentParser, positive_int
+    from keras_frcnn.comparison import PAPER_NETWORKS, PAPER_OPTIMIZERS
+    from keras_frcnn.optimizers import optimizer_names
+
+    parser = ArgumentParser(prog=PROG, description="Compare optimizers for Faster R-CNN: one run per backbone and "
+                            "optimizer on the same data, split and schedule; then a table and the paper's figures.",
+                            formatter_class=_HelpFormatter)
+    study = parser.add_argument_group("study")
+    networks = sorted(set(train_cli.NETWORK_ALIASES.values()))
+    study.add_argument("--optimizers", type=_name_list("optimizer", optimizer_names()),
+                       default=",".join(PAPER_OPTIMIZERS), metavar="A,B,...",
+                       help=f"optimizers, each with the paper's hyper-parameters ({', '.join(optimizer_names())})")
+    study.add_argument("--networks", type=_name_list("network", networks, train_cli.NETWORK_ALIASES),
+                       default=",".join(PAPER_NETWORKS), metavar="A,B,...", help=f"backbones ({', '.join(networks)})")
+    study.add_argument("--output", default="runs/compare", metavar="FOLDER",
+                       help="study folder: one run folder per backbone and optimizer, and the comparison")
+    study.add_argument("--num_epochs", type=positive_int, default=300, help="epochs per run")
+    study.add_argument("--budget-minutes", type=_positive_float, metavar="M",
+                       help="wall-clock training budget for the whole study, split evenly across the runs")
+    study.add_argument("--test", metavar="FILE",
+                       help="held-out test annotations to evaluate every run on (default: the validation set)")
+    study.add_argument("--dry-run", action="store_true",
+                       help="print the plan (runs, hyper-parameters, status) and stop")
+    study.add_argument("--retry-failed", action="store_true", help="train again runs whose training failed before")
+    study.add_argument("--quiet", action="store_true", help="no progress bar (one line per epoch)")
+    source = train_cli.build_parser()
+    for title, dests in INHERITED_FLAGS.items():
+        _inherit(parser.add_argument_group(title), source, dests)
+    train_cli.add_scaling_arguments(parser)
+    return parser
+
+
+def _class_map(dataset, classes_file):
+    """The training class map, as train_frcnn.py chooses it (the 49 chromosome labels when every
+    label is one of them and no --classes is given)."""
+    from keras_frcnn.annotations.classes import ClassMap, chromosome_labels
+
+    if classes_file is None and set(dataset.class_map.names) <= set(chromosome_labels()):
+        return ClassMap.chromosomes()
+    return dataset.class_map
+
+
+def _read_extra(path, args, class_map, what):
+    """--val or --test annotations, whose labels must be training classes."""
+    from keras_frcnn.cli.common import print_warnings, read_dataset
+
+    dataset = read_dataset(os.path.abspath(path), args.parser, args.classes, clip_boxes=args.clip)
+    print_warnings(dataset.warnings)
+    unknown = sorted({label for r in dataset.records for label in r.labels} - set(class_map.names))
+    if unknown:
+        raise UserError(f"{path}: {what} labels not in the training classes: {', '.join(unknown)}")
+    return dataset.records
+
+
+def _main(argv=None) -> int:
+    from keras_frcnn.cli.common import print_warnings, read_dataset
+
+    args = build_parser().parse_args(argv)
+    if not args.path:
+        raise UserError("-p/--path is required (the training annotations)")
+    if args.distribute == "multiworker":  # every worker would train, evaluate and write the study files
+        raise UserError("--distribute multiworker is not supported for a study; use mirrored (one machine), "
+                        "or train_frcnn.py per run")
+
+    from keras_frcnn.cli.train import SCALING_FIELDS, _config_from_args, scaling_options
+    from keras_frcnn.comparison import Study, eval_set_info, plan_study, plural
+    from keras_frcnn.training import TrainOptions
+
+    # Data: read from absolute paths, so the runs resume from any folder (train_frcnn.py --resume).
+    dataset = read_dataset(os.path.abspath(args.path), args.parser, args.classes, clip_boxes=args.clip)
+    print_warnings(dataset.warnings)
+    class_map = _class_map(dataset, args.classes)
+    val_file = _read_extra(args.val, args, class_map, "validation") if args.val else None
+    test_records = _read_extra(args.test, args, class_map, "test") if args.test else None
+
+    configs = {network: _config_from_args(argparse.Namespace(**{**vars(args), "network": network}), class_map)
+               for network in args.networks}
+    options = TrainOptions(num_epochs=args.num_epochs, epoch_length=args.epoch_length, batch_size=args.batch_size,
+                           expansion=args.expansion, input_weight_path=args.input_weight_path,
+                           deterministic=args.deterministic, verbose=2 if args.quiet or not sys.stdout.isatty() else 1,
+                           **scaling_options(args))
+    specs = plan_study(args.output, args.networks, args.optimizers, configs, options)
+    study = Study(args.output, specs, budget_minutes=args.budget_minutes, retry_failed=args.retry_failed,
+                  changeable_options=SCALING_FIELDS)  # other hardware may resume a run, as with train_frcnn.py
+    data_info = {"path": os.path.abspath(args.path), "parser": args.parser, "clip": args.clip,
+                 "val": os.path.abspath(args.val) if args.val else None, "val_fraction": args.val_fraction}
+    settings = {**data_info, "seed": args.seed, "classes": os.path.abspath(args.classes) if args.classes else None}
+    study.check_settings(settings)
+    study.check_runs()
+    train_records, val_records = study.split(dataset.records, val_file, args.val_fraction, args.seed)
+    if not train_records:
+        raise UserError(f"{args.path}: no training images left after the split")
+    if test_records is not None:
+        eval_records, eval_set = test_records, eval_set_info("test", args.test, test_records)
+    else:
+        eval_records, eval_set = val_records, eval_set_info("validation", None, val_records)
+    if not any(r.num_boxes for r in eval_records):
+        raise UserError(f"nothing to evaluate on: the {eval_set['name']} set has no boxes; give --val, --test or "
+                        "a --val-fraction above 0")
+
+    budget = "" if args.budget_minutes is None else \
+        f", budget {args.budget_minutes:g} min ({study.share_seconds / 60:.2f} min per run)"
+    print(f"study {args.output}: {len(specs)} runs ({', '.join(args.networks)} x {', '.join(args.optimizers)}) on "
+          f"{len(train_records)} training / {len(val_records)} validation images, {len(class_map)} classes, "
+          f"{eval_set['name']} set for the comparison ({plural(eval_set['images'], 'image')}){budget}")
+    for line in study.plan_lines():
+        print(f"  {line}")
+    if args.dry_run:
+        print("dry run: nothing trained, nothing written")
+        return 0
+
+    study.save_settings(settings)
+    study.save_split(train_records, val_records, args.seed)
+    rows = study.run_all(class_map, train_records, val_records, data_info, eval_records, eval_set)
+    augmentation = " ".join(flag for flag, on in (("--hf", args.hf), ("--vf", args.vf), ("--rot", args.rot)) if on)
+    description = {
+        "data": f"{args.path} ({plural(len(train_records), 'training image')}) + {args.val or 'seeded split'} "
+                f"({plural(len(val_records), 'validation image')}), {plural(len(class_map), 'class', 'classes')}",
+        "schedule": f"{args.num_epochs} epochs x {args.epoch_length} iterations, batch {args.batch_size}, "
+                    f"seed {args.seed}",
+        "augmentation": (augmentation or "none") + f" ({args.expansion})",
+        "budget": "none" if args.budget_minutes is None else
+                  f"{args.budget_minutes:g} min ({study.share_seconds / 60:.2f} min of training per run)",
+    }
+    report = study.write_reports(rows, eval_set, description)
+    best = report["best_run"]
+    names = ", ".join(os.path.basename(path) for path in report["files"].values())
+    print(f"best run: {os.path.basename(best)}" if best else "no run has a model to evaluate yet")
+    print(f"wrote {names} in {args.output}")
+    failed = [os.path.basename(row["run"]) for row in rows if row["status"] == "failed"]
+    if failed:  # an optimizer that diverges is a result of the study, but the study is not complete
+        print(f"warning: {len(failed)} of {len(rows)} runs failed (non-finite loss): {', '.join(failed)}",
+              file=sys.stderr)
+        return 1
+    return 0
+
+
+def main(argv=None) -> int:
+    """Entry point of ``compare_optimizers.py``: bad input is one line on stderr and exit status 2."""
+    from keras_frcnn.cli.common import quiet_tensorflow
+
+    quiet_tensorflow()  # before the parser imports TensorFlow
+    return run_cli(_main, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,357 @@
+"""compare_optimizers.py: the plan, the study loop (budget, failures, resume), the reports, bad flags."""
+
+import json
+import os
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pandas as pd
+import pytest
+
+from keras_frcnn import comparison
+from keras_frcnn.cli.compare import main as compare_main
+from keras_frcnn.comparison import RunStatus, Study, epochs_within_budget, hyperparameters_text, plan_study, table_row
+from keras_frcnn.config import Config
+from keras_frcnn.errors import UserError
+from keras_frcnn.optimizers import optimizer_settings
+from keras_frcnn.training import TrainOptions
+from model_fixtures import scene
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+OBJECTS = [
+    [(10, 12, 30, 52, 0), (50, 20, 90, 40, 1), (70, 70, 96, 118, 2)],
+    [(14, 60, 54, 80, 2), (80, 10, 100, 50, 0)],
+    [(20, 20, 60, 44, 1), (70, 60, 94, 110, 0)],
+    [(30, 30, 50, 90, 2)],
+]
+TINY_FLAGS = ["--networks", "tiny", "--im-size", "128", "--set", "tiny_filters=[8,16,32,32]", "--set", "head_units=32",
+              "--set", "rpn_head_channels=16", "--set", "anchor_scales=[16,32,64]", "--set", "anchor_ratios=[0.5,1,2]",
+              "--set", "max_size=128", "--set", "post_nms_top_n_train=32", "--set", "post_nms_top_n_test=32",
+              "--set", "max_boxes=8", "-n", "16"]
+PAPER = {  # the paper's optimizers with its Keras 2 hyper-parameters
+    "adadelta": "lr=1.0 rho=0.95 eps=1e-07",
+    "adamax": "lr=0.002 beta_1=0.9 beta_2=0.999 eps=1e-07",
+    "rmsprop": "lr=0.001 rho=0.9 eps=1e-07",
+    "adagrad": "lr=0.01 eps=1e-07 init_acc=0.0",
+}
+OUTPUTS = ("comparison.csv", "comparison.md", "comparison.json", "comparison_map.png", "comparison_loss.png",
+           "best_run_per_class_precision.png", "study.json", "split.json", "progress.json")
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("data")
+    names = ("a", "b", "c")
+    lines = ["filepath,x1,y1,x2,y2,class_name"]
+    for i, objects in enumerate(OBJECTS):
+        cv2.imwrite(str(folder / f"img{i}.png"), scene(objects, seed=i).astype(np.uint8))
+        lines += [f"img{i}.png,{x1},{y1},{x2},{y2},{names[c]}" for x1, y1, x2, y2, c in objects]
+    (folder / "train.csv").write_text("\n".join(lines) + "\n")
+    return folder / "train.csv"
+
+
+def _files(folder):
+    return sorted(os.path.relpath(os.path.join(root, name), folder)
+                  for root, _, names in os.walk(folder) for name in names)
+
+
+# ----------------------------------------------------------------------------- the plan
+def test_dry_run_lists_the_papers_eight_runs_and_writes_nothing(dataset, tmp_path, capsys):
+    study = tmp_path / "study"
+    before = _files(dataset.parent)
+    assert compare_main(["-p", str(dataset), "--output", str(study), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    runs = [line.split() for line in out.splitlines() if str(study) in line and line.startswith("  ")]
+    assert [(r[0], r[1]) for r in runs] == [(n, o) for n in ("vgg16", "resnet50")
+                                            for o in ("adadelta", "adamax", "rmsprop", "adagrad")]
+    for line in out.splitlines():
+        for name, settings in PAPER.items():
+            if line.startswith("  ") and f" {name} " in line:
+                assert settings in line, line
+                assert "300 x 1000" in line and line.rstrip().endswith("new")
+                assert os.path.join(str(study), line.split()[0] + "_" + name) in line
+    assert "dry run" in out
+    assert not study.exists()
+    assert _files(dataset.parent) == before
+
+
+def test_hyperparameters_are_the_papers():
+    for name, text in PAPER.items():
+        assert hyperparameters_text(optimizer_settings(name)) == text
+
+
+def test_epochs_within_budget():
+    assert epochs_within_budget(100.0, 10.0, 5.0, epochs_left=50) == 9
+    assert epochs_within_budget(100.0, 10.0, 5.0, epochs_left=3) == 3
+    assert epochs_within_budget(14.0, 10.0, 5.0, epochs_left=3) == 0
+    assert epochs_within_budget(-1.0, 10.0, 0.0, epochs_left=3) == 0
+    assert epochs_within_budget(10.0, 10.0, 0.0, epochs_left=0) == 0
+
+
+# ----------------------------------------------------------------------------- the loop, with a fake trainer
+class FakeClock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+
+def _fake_train(clock, calls, diverge=(), epoch_seconds=10.0, restart_seconds=3.0):
+    """A stand-in for keras_frcnn.training.train: commits epochs of ``epoch_seconds`` (no model)."""
+
+    def train(run_dir, *, config, options, class_map, train_records, val_records=(), data_info=None, resume=False,
+              print_fn=print):
+        state_path = os.path.join(run_dir, "state.json")
+        assert resume == os.path.exists(state_path)
+        state = json.load(open(state_path)) if resume else {"epoch": 0}
+        history = pd.read_csv(os.path.join(run_dir, "history.csv")) if resume else pd.DataFrame(
+            columns=["epoch", "loss", "seconds"])
+        calls.append((os.path.basename(run_dir), state["epoch"], options.num_epochs))
+        os.makedirs(run_dir, exist_ok=True)
+        clock.now += restart_seconds
+        for epoch in range(state["epoch"] + 1, options.num_epochs + 1):
+            if options.optimizer in diverge and epoch == 2:
+                raise UserError(f"non-finite loss (nan) at epoch {epoch}, step 1: training stopped")
+            clock.now += epoch_seconds
+            history.loc[len(history)] = [epoch, 1.0 / epoch, epoch_seconds]
+            history.to_csv(os.path.join(run_dir, "history.csv"), index=False)
+            state = {"epoch": epoch, "best_epoch": epoch, "best_val_mAP": None}
+            json.dump(state, open(state_path, "w"))
+
+    return train
+
+
+def _specs(folder, optimizers, num_epochs, networks=("tiny",)):
+    configs = {network: Config(class_names=("a", "b"), network=network) for network in networks}
+    return plan_study(str(folder), list(networks), list(optimizers), configs,
+                      TrainOptions(num_epochs=num_epochs, epoch_length=5, verbose=0))
+
+
+def test_budget_cuts_runs_and_divergence_is_recorded(tmp_path, monkeypatch):
+    import keras_frcnn.training
+
+    clock, calls = FakeClock(), []
+    monkeypatch.setattr(keras_frcnn.training, "train", _fake_train(clock, calls, diverge=("adagrad",)))
+    specs = _specs(tmp_path, ["adamax", "adagrad", "rmsprop"], num_epochs=10)
+    # 3 runs x 35 s: the first call is one epoch (13 s), then 1 more fits (3 + 10 <= 22), then none (3 + 10 > 9).
+    study = Study(str(tmp_path), specs, budget_minutes=3 * 35 / 60, print_fn=lambda line: None, clock=clock)
+    statuses = [study.train_run(spec, None, [object()], [], {}) for spec in specs]
+    assert [(s.kind, s.epoch) for s in statuses] == [("cut", 2), ("failed", 1), ("cut", 2)]
+    assert calls == [("tiny_adamax", 0, 1), ("tiny_adamax", 1, 2), ("tiny_adagrad", 0, 1), ("tiny_adagrad", 1, 2),
+                     ("tiny_rmsprop", 0, 1), ("tiny_rmsprop", 1, 2)]
+    progress = json.loads((tmp_path / "progress.json").read_text())["runs"]
+    assert progress["tiny_adamax"]["wall_seconds"] == pytest.approx(26.0)
+    assert progress["tiny_adamax"]["cut_by_budget"] is True
+    assert "non-finite loss" in progress["tiny_adagrad"]["failure"]["message"]
+    rows = [table_row(spec, status, None) for spec, status in zip(specs, statuses)]
+    assert [row["cut_by_budget"] for row in rows] == [True, False, True]
+    assert [row["status"] for row in rows] == ["cut by budget", "failed", "cut by budget"]
+    assert [row["train_time_s"] for row in rows] == [20.0, 10.0, 20.0]
+
+    # The same command again: nothing trains; without the budget the cut runs resume, the failed one is skipped.
+    again = Study(str(tmp_path), specs, budget_minutes=3 * 35 / 60, print_fn=lambda line: None, clock=clock)
+    assert [again.status(spec).kind for spec in specs] == ["cut", "failed", "cut"]
+    unlimited = Study(str(tmp_path), specs, print_fn=lambda line: None, clock=clock)
+    assert [unlimited.status(spec).describe() for spec in specs] == [
+        "resume (2/10 epochs done)", "failed at epoch 2 (skipped; --retry-failed to try again)",
+        "resume (2/10 epochs done)"]
+    calls.clear()
+    assert unlimited.train_run(specs[0], None, [object()], [], {}).kind == "done"
+    assert calls == [("tiny_adamax", 2, 10)]  # one call for all the epochs left
+    retry = Study(str(tmp_path), specs, retry_failed=True, print_fn=lambda line: None, clock=clock)
+    assert retry.status(specs[1]).kind == "resume"
+
+
+def test_bad_input_while_training_stops_the_study(tmp_path, monkeypatch):
+    import keras_frcnn.training
+
+    def failing(run_dir, **kwargs):
+        raise UserError("no_such.h5: input weights file not found")
+
+    monkeypatch.setattr(keras_frcnn.training, "train", failing)
+    specs = _specs(tmp_path, ["adamax", "rmsprop"], num_epochs=2)
+    study = Study(str(tmp_path), specs, print_fn=lambda line: None)
+    with pytest.raises(UserError, match="input weights file not found"):
+        study.train_run(specs[0], None, [object()], [], {})
+    assert "failure" not in json.loads((tmp_path / "progress.json").read_text())["runs"]["tiny_adamax"]
+
+
+# ----------------------------------------------------------------------------- reports from run folders
+def _metrics(voc_map, coco_ap):
+    per_class = {name: {"ap": voc_map, "precision": 0.5, "recall": 0.5, "n_gt": 2, "n_det": 2} for name in ("a", "b")}
+    return {"voc": {"mAP": voc_map, "per_class": per_class, "missing_classes": []}, "voc07": {"mAP": voc_map},
+            "coco": {"AP": coco_ap}}
+
+
+def test_reports_take_their_numbers_from_the_run_folders(tmp_path):
+    specs = _specs(tmp_path, ["adamax", "rmsprop"], num_epochs=3, networks=("tiny", "vgg16"))
+    values = {"tiny_adamax": (0.25, 0.125), "tiny_rmsprop": (0.5, 0.375), "vgg16_adamax": (0.75, 0.625),
+              "vgg16_rmsprop": None}  # the last one has no model yet
+    rows = []
+    for i, spec in enumerate(specs):
+        os.makedirs(spec.folder)
+        history = {"epoch": [1, 2, 3], "loss": [4.0 - i, 2.0 - i / 2, 1.5 - i / 3], "seconds": [4.0, 5.0, 6.0 + i]}
+        pd.DataFrame(history).to_csv(spec.run.history, index=False)
+        json.dump({"epoch": 3, "best_epoch": 2}, open(spec.run.state, "w"))
+        metrics = None if values[spec.name] is None else _metrics(*values[spec.name])
+        if metrics is not None:
+            json.dump(metrics, open(spec.metrics_path, "w"))
+        rows.append(table_row(spec, RunStatus("done", 3, 3), metrics))
+    study = Study(str(tmp_path), specs, print_fn=lambda line: None)
+    eval_set = comparison.eval_set_info("validation", None, [])
+    report = study.write_reports(rows, eval_set, {"data": "four images"})
+
+    for name in OUTPUTS[:6]:
+        assert (tmp_path / name).stat().st_size > 0, name
+    assert not [name for name in os.listdir(tmp_path) if ".tmp" in name]
+    table = pd.read_csv(tmp_path / "comparison.csv")
+    assert list(table.columns) == list(comparison.TABLE_COLUMNS)
+    for _, row in table.iterrows():
+        spec = next(s for s in specs if s.folder == row["run"])
+        if values[spec.name] is None:
+            assert pd.isna(row["voc_mAP"]) and pd.isna(row["coco_AP"])
+        else:
+            metrics = json.load(open(spec.metrics_path))
+            assert row["voc_mAP"] == metrics["voc"]["mAP"] and row["coco_AP"] == metrics["coco"]["AP"]
+        assert row["train_time_s"] == pd.read_csv(spec.run.history)["seconds"].sum()
+        assert row["best_epoch"] == 2 and row["epochs_trained"] == 3 and not row["cut_by_budget"]
+        assert row["hyperparameters"] == PAPER[spec.optimizer]
+    assert report["best_run"] == os.path.join(str(tmp_path), "vgg16_adamax")
+    assert json.loads((tmp_path / "comparison.json").read_text())["runs"][2]["voc_mAP"] == 0.75
+    markdown = (tmp_path / "comparison.md").read_text()
+    assert "**vgg16 + adamax** (VOC mAP 0.7500)" in markdown
+    assert "| tiny | rmsprop | `lr=0.001 rho=0.9 eps=1e-07` | 0.5000 | 0.3750 | 2 | 3/3 |" in markdown
+
+
+def test_a_rerun_must_use_the_studys_data_and_model_flags(dataset, tmp_path, capsys):
+    study = tmp_path / "study"
+    study.mkdir()
+    saved = {"path": str(dataset), "parser": None, "clip": False, "val": None, "val_fraction": 0.2, "seed": 7,
+             "classes": None}
+    (study / "study.json").write_text(json.dumps({"data": saved}))
+    flags = ["-p", str(dataset), "--output", str(study), "--dry-run", *TINY_FLAGS]
+    assert compare_main(flags) == 2
+    err = capsys.readouterr().err.strip()
+    assert "started with seed = 7, not 0" in err and len(err.splitlines()) == 1
+
+    (study / "study.json").unlink()
+    run = study / "tiny_adamax"
+    run.mkdir()
+    config = Config(class_names=("a", "b", "c"), network="tiny", im_size=256).to_dict()
+    (run / "config.json").write_text(json.dumps({"model": config, "training": {}}))
+    (run / "state.json").write_text(json.dumps({"epoch": 1}))
+    assert compare_main(flags) == 2
+    err = capsys.readouterr().err.strip()
+    assert "tiny_adamax: trained with im_size = 256, not 128" in err and len(err.splitlines()) == 1
+
+
+# ----------------------------------------------------------------------------- bad flags
+@pytest.mark.parametrize("flags, message", [
+    (["--optimizers", "adamax,nadam"], "unknown optimizer 'nadam'"),
+    (["--networks", "alexnet"], "unknown network 'alexnet'"),
+    (["--output", "OUT"], "-p/--path is required"),
+    (["-p", "missing.csv"], "missing.csv: no such file or directory"),
+    (["--num_epochs", "0"], "must be at least 1"),
+    (["--budget-minutes", "0"], "must be positive"),
+    (["--set", "anchor_scale=[8]"], "unknown config keys: anchor_scale"),
+    (["--val-fraction", "0"], "nothing to evaluate on"),
+    (["--test", "missing_test.csv"], "missing_test.csv: no such file or directory"),
+    (["--distribute", "multiworker"], "--distribute multiworker is not supported for a study"),
+])
+def test_bad_flags_give_one_line(flags, message, dataset, tmp_path, capsys):
+    if "-p" not in flags and "--output" not in flags:
+        flags = ["-p", str(dataset)] + flags
+    flags = [str(tmp_path / "study") if f == "OUT" else f for f in flags]
+    output = [] if "--output" in flags else ["--output", str(tmp_path / "study")]
+    code = compare_main(flags + output + ["--dry-run"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2
+    assert message in err and len(err.splitlines()) == 1 and "Traceback" not in err
+    assert not (tmp_path / "study").exists()
+
+
+def test_the_script_reports_a_bad_flag_in_one_line(tmp_path):
+    env = {**os.environ, "PYTHONPATH": REPO, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    done = subprocess.run([sys.executable, os.path.join(REPO, "compare_optimizers.py"), "--optimizers", "nadam"],
+                          env=env, capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert done.returncode == 2
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "unknown optimizer 'nadam'" in errors[0] and "Traceback" not in done.stderr
+    assert done.stdout == ""
+
+
+# ----------------------------------------------------------------------------- a real tiny study
+@pytest.mark.slow
+def test_tiny_study_end_to_end_then_rerun(dataset, tmp_path, capsys):
+    study = tmp_path / "study"
+    flags = ["-p", str(dataset), "--output", str(study), "--optimizers", "adamax,rmsprop", "--num_epochs", "1",
+             "--epoch_length", "2", "--val-fraction", "0.25", "--quiet", *TINY_FLAGS]
+    assert compare_main(flags) == 0
+    out = capsys.readouterr().out
+    assert "[1/2] tiny_adamax: new" in out and "[2/2] tiny_rmsprop: new" in out and "epoch 1:" in out
+    assert "tiny_rmsprop: done: 1/1 epochs" in out and "VOC mAP" in out
+    for name in OUTPUTS:
+        assert (study / name).stat().st_size > 0, name
+    assert not [name for name in _files(study) if ".tmp" in name]
+
+    table = pd.read_csv(study / "comparison.csv")
+    assert list(table["optimizer"]) == ["adamax", "rmsprop"] and set(table["backbone"]) == {"tiny"}
+    split = json.loads((study / "split.json").read_text())
+    for _, row in table.iterrows():
+        run = study / f"tiny_{row['optimizer']}"
+        assert row["run"] == str(run)
+        metrics = json.loads((run / "metrics.json").read_text())
+        assert set(metrics) == {"voc", "voc07", "coco", "settings"}
+        assert row["voc_mAP"] == metrics["voc"]["mAP"] and row["coco_AP"] == metrics["coco"]["AP"]
+        state = json.loads((run / "state.json").read_text())
+        history = pd.read_csv(run / "history.csv")
+        assert row["best_epoch"] == state["best_epoch"] and row["epochs_trained"] == state["epoch"] == 1
+        assert row["train_time_s"] == pytest.approx(history["seconds"].sum())
+        # the evaluation on the validation set is the one training did for the best epoch
+        assert metrics["voc"]["mAP"] == pytest.approx(history["val_mAP"].iloc[state["best_epoch"] - 1], abs=1e-6)
+        assert json.loads((run / "split.json").read_text())["val"] == split["val"]  # the study's split
+        config = json.loads((run / "config.json").read_text())
+        assert config["optimizer"] == {"name": row["optimizer"], **optimizer_settings(row["optimizer"])}
+        assert config["data"]["path"] == str(dataset) and config["model"]["network"] == "tiny"
+        assert not row["cut_by_budget"] and row["status"] == "done"
+    report = json.loads((study / "comparison.json").read_text())
+    assert [r["voc_mAP"] for r in report["runs"]] == list(table["voc_mAP"])
+
+    # The same command again: both runs are done, nothing trains and the metrics are reused...
+    history_before = (study / "tiny_adamax" / "history.csv").read_text()
+    metrics_path = study / "tiny_rmsprop" / "metrics.json"
+    metrics = json.loads(metrics_path.read_text())
+    metrics["voc"]["mAP"] = 0.875  # ...so the table shows what the run folder holds
+    metrics_path.write_text(json.dumps(metrics))
+    assert compare_main(flags) == 0
+    out = capsys.readouterr().out
+    assert "tiny_adamax: done: 1/1 epochs" in out and "tiny_rmsprop: done: 1/1 epochs" in out
+    assert "nothing to train" in out and "epoch 1:" not in out
+    assert (study / "tiny_adamax" / "history.csv").read_text() == history_before
+    table = pd.read_csv(study / "comparison.csv")
+    assert table["voc_mAP"].iloc[1] == 0.875
+    assert json.loads((study / "comparison.json").read_text())["best_run"] == str(study / "tiny_rmsprop")
+
+    # A longer schedule: the plan resumes both; with a spent budget, they are cut without training.
+    assert compare_main([*flags, "--num_epochs", "2", "--dry-run"]) == 0
+    assert capsys.readouterr().out.count("resume (1/2 epochs done)") == 2
+    assert compare_main([*flags, "--num_epochs", "3", "--budget-minutes", "0.001"]) == 0
+    out = capsys.readouterr().out
+    assert "epoch 2:" not in out and out.count("cut by budget: 1/3 epochs") == 2
+    table = pd.read_csv(study / "comparison.csv")
+    assert list(table["cut_by_budget"]) == [True, True] and list(table["epochs_trained"]) == [1, 1]
+    assert "| yes | cut by budget |" in (study / "comparison.md").read_text()
+
+
+def test_dry_run_with_val_and_test_files(dataset, tmp_path, capsys):
+    flags = ["-p", str(dataset), "--val", str(dataset), "--test", str(dataset), "--output", str(tmp_path / "study"),
+             "--optimizers", "adam", "--budget-minutes", "10", "--dry-run", *TINY_FLAGS]
+    assert compare_main(flags) == 0
+    out = capsys.readouterr().out
+    assert ("1 runs (tiny x adam) on 4 training / 4 validation images, 3 classes, "
+            "test set for the comparison (4 images)") in out
+    assert "budget 10 min (10.00 min per run)" in out
+    assert not (tmp_path / "study").exists()

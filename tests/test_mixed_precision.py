@@ -1,0 +1,111 @@
+"""Mixed precision (float32 outputs and losses, finite training) and XLA on the dense parts."""
+
+import json
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from keras_frcnn.distribute import dtype_policy, mixed_precision_policy
+from keras_frcnn.model import build_model
+from model_fixtures import batch, tiny_config, two_scenes
+
+LOSSES = ("loss", "rpn_cls", "rpn_reg", "head_cls", "head_reg")
+
+
+@pytest.fixture(scope="module")
+def data():
+    return batch(two_scenes())
+
+
+def test_policy_follows_the_hardware():
+    assert mixed_precision_policy(False) == "float32"
+    expected = "mixed_float16" if tf.config.list_physical_devices("GPU") else "mixed_bfloat16"
+    assert mixed_precision_policy(True) == expected
+
+
+def test_mixed_bfloat16_trains_with_float32_outputs_and_losses(data):
+    before = keras.config.dtype_policy().name
+    keras.utils.set_random_seed(0)
+    with dtype_policy("mixed_bfloat16"):
+        model = build_model(tiny_config(), keras.optimizers.Adam(1e-3))
+    assert keras.config.dtype_policy().name == before  # the global policy is restored
+    assert model.features.layers[1].compute_dtype == "bfloat16" and model.rpn_conv.compute_dtype == "bfloat16"
+    for layer in (model.rpn_objectness, model.rpn_box_deltas, model.class_logits, model.class_box_deltas):
+        assert layer.compute_dtype == "float32", layer.name
+    assert all(v.dtype == "float32" for v in model.weights)  # float32 master weights
+
+    terms = model.compute_frcnn_losses(data, training=True)
+    assert all(terms[k].dtype == tf.float32 and np.isfinite(terms[k].numpy()) for k in LOSSES)
+    history = model.fit(tf.data.Dataset.from_tensors(data).repeat(), steps_per_epoch=3, epochs=1, verbose=0).history
+    assert all(np.isfinite(history[k][-1]) for k in LOSSES)
+    outputs = model.predict_on_batch({"images": data["images"], "image_shape": data["image_shape"]})
+    assert outputs["boxes"].dtype == np.float32 and outputs["scores"].dtype == np.float32
+
+
+def test_mixed_float16_wraps_the_optimizer_in_loss_scaling(data):
+    keras.utils.set_random_seed(0)
+    with dtype_policy("mixed_float16"):
+        model = build_model(tiny_config(), keras.optimizers.Adam(1e-3))
+    assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
+    start = [w.copy() for w in model.get_weights()]
+    terms = tf.function(model.train_step)(data)
+    assert all(np.isfinite(float(terms[k])) for k in LOSSES)
+    assert any(not np.array_equal(a, b) for a, b in zip(start, model.get_weights()))  # the step was applied
+
+
+def test_dense_xla_step_matches_the_plain_step(data):
+    keras.utils.set_random_seed(0)
+    plain = build_model(tiny_config(), keras.optimizers.SGD(0.01))
+    compiled = build_model(tiny_config(), keras.optimizers.SGD(0.01))
+    compiled.set_weights(plain.get_weights())
+    compiled.set_dense_jit(True)
+    start = plain.get_weights()
+    spec = {k: tf.TensorSpec(v.shape, tf.as_dtype(v.dtype)) for k, v in data.items()}
+    graph = tf.function(compiled.train_step).get_concrete_function(spec).graph.as_graph_def()
+    compiled_functions = [f for f in graph.library.function if f.attr.get("_XlaMustCompile") and
+                          f.attr["_XlaMustCompile"].b]
+    assert len(compiled_functions) >= 2  # backbone + RPN head, RoI head (and their gradients)
+    plain_terms = tf.function(plain.train_step)(data)
+    compiled_terms = tf.function(compiled.train_step)(data)
+    for k in LOSSES:
+        assert float(compiled_terms[k]) == pytest.approx(float(plain_terms[k]), rel=1e-4, abs=1e-6), k
+    for before, a, b in zip(start, plain.get_weights(), compiled.get_weights()):
+        np.testing.assert_allclose(b - before, a - before, rtol=1e-3, atol=1e-6)
+    plain_out = plain.predict_on_batch({"images": data["images"], "image_shape": data["image_shape"]})
+    compiled_out = compiled.predict_on_batch({"images": data["images"], "image_shape": data["image_shape"]})
+    np.testing.assert_allclose(compiled_out["scores"], plain_out["scores"], rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_mixed_precision_run_with_xla_commits_and_resumes(tmp_path):
+    """train(): mixed precision and XLA are run settings, saved in config.json and reused on resume."""
+    import cv2
+
+    from keras_frcnn.annotations import read_annotations
+    from keras_frcnn.runs import load_model
+    from keras_frcnn.training import TrainOptions, train
+    from model_fixtures import scene
+
+    objects = [(10, 12, 30, 52, 0), (50, 20, 90, 40, 1)]
+    cv2.imwrite(str(tmp_path / "a.png"), scene(objects).astype(np.uint8))
+    (tmp_path / "train.csv").write_text("".join(f"a.png,{x1},{y1},{x2},{y2},{'abc'[c]}\n" for x1, y1, x2, y2, c in objects))
+    data = read_annotations(tmp_path / "train.csv")
+    config = tiny_config(class_names=("a", "b", "c"))
+
+    def run(epochs, resume):
+        options = TrainOptions(optimizer="adam", num_epochs=epochs, epoch_length=2, verbose=0, mixed_precision=True,
+                               jit_compile=True)
+        return train(str(tmp_path / "run"), config=config, options=options, class_map=data.class_map,
+                     train_records=data.records, resume=resume, print_fn=lambda line: None)
+
+    first = run(1, False)
+    assert first.model.features.layers[1].compute_dtype == "bfloat16" and first.model.dense_jit
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())["training"]
+    assert saved["mixed_precision"] is True and saved["jit_compile"] is True
+    resumed = run(2, True)
+    assert resumed.model.features.layers[1].compute_dtype == "bfloat16"
+    assert np.isfinite(resumed.history[list(LOSSES)].to_numpy()).all() and len(resumed.history) == 2
+    served = load_model(str(tmp_path / "run"))  # outside the policy: a float32 model for inference
+    assert served.features.layers[1].compute_dtype == "float32"
