@@ -44,6 +44,7 @@ from keras_frcnn.atomic import write_json, write_text
 from keras_frcnn.config import Config
 from keras_frcnn.errors import UserError
 from keras_frcnn.runs import RunFolder
+from keras_frcnn.training import TrainingDiverged
 
 PAPER_OPTIMIZERS = ("adadelta", "adamax", "rmsprop", "adagrad")
 """The four optimizers the paper compares, in its order."""
@@ -180,7 +181,7 @@ def read_state(run: RunFolder) -> dict | None:
 def is_divergence(error: UserError) -> bool:
     """Whether ``train()`` stopped on a non-finite loss (an outcome of the optimizer, recorded as a
     failed run) rather than on bad input (which stops the study)."""
-    return "non-finite loss" in str(error)
+    return isinstance(error, TrainingDiverged)
 
 
 def epochs_within_budget(remaining_seconds: float, epoch_seconds: float, restart_seconds: float,

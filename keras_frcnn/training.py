@@ -38,6 +38,10 @@ LOSS_COLUMNS = ("loss", "rpn_cls", "rpn_reg", "head_cls", "head_reg")
 HISTORY_COLUMNS = ("epoch",) + LOSS_COLUMNS + ("val_mAP", "val_coco_AP", "learning_rate", "seconds")
 
 
+class TrainingDiverged(UserError):
+    """Training stopped on a non-finite loss (the last good checkpoint is kept)."""
+
+
 @dataclass
 class TrainOptions:
     """How to train (the model itself is described by :class:`~keras_frcnn.config.Config`)."""
@@ -384,7 +388,7 @@ def train(run_dir: str, *, config: Config, options: TrainOptions, class_map: Cla
         _distributed_loop(model, strategy, dataset, options, committer, initial_epoch, run, chief)
     if committer.failure:
         kept = f"the last good checkpoint (epoch {state['epoch']}) is kept" if state.get("epoch") else "no epoch was completed"
-        raise UserError(f"{committer.failure}: training stopped; {kept} in {run_dir}. "
+        raise TrainingDiverged(f"{committer.failure}: training stopped; {kept} in {run_dir}. "
                         "Try a lower --lr or another --optimizer.")
     return _result(run, history, state, model)
 

@@ -16,7 +16,7 @@ from keras_frcnn.comparison import RunStatus, Study, epochs_within_budget, hyper
 from keras_frcnn.config import Config
 from keras_frcnn.errors import UserError
 from keras_frcnn.optimizers import optimizer_settings
-from keras_frcnn.training import TrainOptions
+from keras_frcnn.training import TrainingDiverged, TrainOptions
 from model_fixtures import scene
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -114,7 +114,7 @@ def _fake_train(clock, calls, diverge=(), epoch_seconds=10.0, restart_seconds=3.
         clock.now += restart_seconds
         for epoch in range(state["epoch"] + 1, options.num_epochs + 1):
             if options.optimizer in diverge and epoch == 2:
-                raise UserError(f"non-finite loss (nan) at epoch {epoch}, step 1: training stopped")
+                raise TrainingDiverged(f"non-finite loss (nan) at epoch {epoch}, step 1: training stopped")
             clock.now += epoch_seconds
             history.loc[len(history)] = [epoch, 1.0 / epoch, epoch_seconds]
             history.to_csv(os.path.join(run_dir, "history.csv"), index=False)

@@ -167,3 +167,17 @@ def test_kill_9_mid_epoch_then_resume(dataset, tmp_path):
     assert list(history["epoch"]) == [1, 2, 3]
     assert json.loads((run / "state.json").read_text())["iterations"] == 900
     assert sorted(os.listdir(run / "checkpoints")) == ["epoch_0003.keras"]
+
+
+def test_relative_path_run_resumes_from_another_folder(dataset, tmp_path, monkeypatch, capsys):
+    """The saved split holds absolute paths, so --resume works wherever it is run from."""
+    monkeypatch.chdir(dataset.parent)
+    flags = ["-p", "train.csv", "--output", str(tmp_path / "run"), "--num_epochs", "1", "--epoch_length", "2",
+             "--optimizer", "adam", "--quiet", *TINY_FLAGS]
+    assert train_main(flags) == 0, capsys.readouterr().err
+    split = json.loads((tmp_path / "run" / "split.json").read_text())
+    assert all(os.path.isabs(path) for path in split["train"] + split["val"])
+    monkeypatch.chdir(tmp_path)
+    assert train_main(["--resume", "--output", str(tmp_path / "run"), "--num_epochs", "2", "--quiet"]) == 0, \
+        capsys.readouterr().err
+    assert list(pd.read_csv(tmp_path / "run" / "history.csv")["epoch"]) == [1, 2]

@@ -22,15 +22,6 @@ from keras_frcnn.errors import UserError, run_cli
 
 PROG = "compare_optimizers.py"
 
-# train_frcnn.py flags the study shares, by argparse dest, per help group.
-INHERITED_FLAGS = {
-    "data": ("path", "parser", "classes", "val", "val_fraction", "clip"),
-    "augmentation (the paper's: rotations by 90 degrees and flips)": ("hf", "vf", "rot", "expansion", "mirror_labels"),
-    "model (every backbone)": ("weights", "num_rois", "im_size", "config_filename", "set"),
-    "training (every run)": ("epoch_length", "batch_size", "seed", "deterministic", "input_weight_path"),
-}
-
-
 def _name_list(kind: str, known: Sequence[str], aliases: dict[str, str] | None = None):
     """argparse type: a comma-separated list of names from ``known`` (canonical names, no repeats)."""
 
@@ -69,14 +60,6 @@ class _HelpFormatter(argparse.HelpFormatter):
         return text
 
 
-def _inherit(group, source: argparse.ArgumentParser, dests: Sequence[str]) -> None:
-    """Share ``source``'s actions (flags, types, defaults, help) with ``group``, as argparse's
-    ``parents=`` does, but only the named ones."""
-    actions = {action.dest: action for action in source._actions}
-    for dest in dests:
-        group._add_action(actions[dest])
-
-
 def build_parser() -> argparse.ArgumentParser:
     from keras_frcnn.cli import train as train_cli
     from keras_frcnn.cli.common import ArgumentParser, positive_int
@@ -104,57 +87,29 @@ def build_parser() -> argparse.ArgumentParser:
                        help="print the plan (runs, hyper-parameters, status) and stop")
     study.add_argument("--retry-failed", action="store_true", help="train again runs whose training failed before")
     study.add_argument("--quiet", action="store_true", help="no progress bar (one line per epoch)")
-    source = train_cli.build_parser()
-    for title, dests in INHERITED_FLAGS.items():
-        _inherit(parser.add_argument_group(title), source, dests)
+    train_cli.add_data_arguments(parser)  # the flags of train_frcnn.py, same names and meaning
+    train_cli.add_augmentation_arguments(parser)
+    train_cli.add_model_arguments(parser, network=False)
+    train_cli.add_schedule_arguments(parser)
     train_cli.add_scaling_arguments(parser)
     return parser
 
 
-def _class_map(dataset, classes_file):
-    """The training class map, as train_frcnn.py chooses it (the 49 chromosome labels when every
-    label is one of them and no --classes is given)."""
-    from keras_frcnn.annotations.classes import ClassMap, chromosome_labels
-
-    if classes_file is None and set(dataset.class_map.names) <= set(chromosome_labels()):
-        return ClassMap.chromosomes()
-    return dataset.class_map
-
-
-def _read_extra(path, args, class_map, what):
-    """--val or --test annotations, whose labels must be training classes."""
-    from keras_frcnn.cli.common import print_warnings, read_dataset
-
-    dataset = read_dataset(os.path.abspath(path), args.parser, args.classes, clip_boxes=args.clip)
-    print_warnings(dataset.warnings)
-    unknown = sorted({label for r in dataset.records for label in r.labels} - set(class_map.names))
-    if unknown:
-        raise UserError(f"{path}: {what} labels not in the training classes: {', '.join(unknown)}")
-    return dataset.records
-
-
 def _main(argv=None) -> int:
-    from keras_frcnn.cli.common import print_warnings, read_dataset
-
     args = build_parser().parse_args(argv)
-    if not args.path:
-        raise UserError("-p/--path is required (the training annotations)")
     if args.distribute == "multiworker":  # every worker would train, evaluate and write the study files
         raise UserError("--distribute multiworker is not supported for a study; use mirrored (one machine), "
                         "or train_frcnn.py per run")
 
-    from keras_frcnn.cli.train import SCALING_FIELDS, _config_from_args, scaling_options
+    from keras_frcnn.cli.train import SCALING_FIELDS, config_from_args, read_labelled, read_training_data, scaling_options
     from keras_frcnn.comparison import Study, eval_set_info, plan_study, plural
     from keras_frcnn.training import TrainOptions
 
     # Data: read from absolute paths, so the runs resume from any folder (train_frcnn.py --resume).
-    dataset = read_dataset(os.path.abspath(args.path), args.parser, args.classes, clip_boxes=args.clip)
-    print_warnings(dataset.warnings)
-    class_map = _class_map(dataset, args.classes)
-    val_file = _read_extra(args.val, args, class_map, "validation") if args.val else None
-    test_records = _read_extra(args.test, args, class_map, "test") if args.test else None
+    records, class_map, val_file = read_training_data(args)
+    test_records = read_labelled(args.test, args, class_map, "test") if args.test else None
 
-    configs = {network: _config_from_args(argparse.Namespace(**{**vars(args), "network": network}), class_map)
+    configs = {network: config_from_args(argparse.Namespace(**{**vars(args), "network": network}), class_map)
                for network in args.networks}
     options = TrainOptions(num_epochs=args.num_epochs, epoch_length=args.epoch_length, batch_size=args.batch_size,
                            expansion=args.expansion, input_weight_path=args.input_weight_path,
@@ -168,7 +123,7 @@ def _main(argv=None) -> int:
     settings = {**data_info, "seed": args.seed, "classes": os.path.abspath(args.classes) if args.classes else None}
     study.check_settings(settings)
     study.check_runs()
-    train_records, val_records = study.split(dataset.records, val_file, args.val_fraction, args.seed)
+    train_records, val_records = study.split(records, val_file, args.val_fraction, args.seed)
     if not train_records:
         raise UserError(f"{args.path}: no training images left after the split")
     if test_records is not None:

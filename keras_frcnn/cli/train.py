@@ -17,12 +17,10 @@ from keras_frcnn.errors import UserError, run_cli
 NETWORK_ALIASES = {"vgg": "vgg16", "vgg16": "vgg16", "resnet50": "resnet50", "resnet": "resnet50", "tiny": "tiny"}
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from keras_frcnn.cli.common import ArgumentParser, add_classes_argument, add_parser_argument, add_path_argument
-    from keras_frcnn.optimizers import optimizer_names
+def add_data_arguments(parser: argparse.ArgumentParser) -> None:
+    """``-p -o --classes --val --val-fraction --clip``: the training data (shared with compare_optimizers.py)."""
+    from keras_frcnn.cli.common import add_classes_argument, add_parser_argument, add_path_argument
 
-    parser = ArgumentParser(prog="train_frcnn.py", description="Train Faster R-CNN on annotated images.",
-                            formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     data = parser.add_argument_group("data")
     add_path_argument(data, "training annotations (CSV, LabelMe, Pascal VOC or COCO)", required=False)
     add_parser_argument(data)
@@ -30,6 +28,10 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("--val", help="validation annotations (default: a seeded split of -p, saved in the run)")
     data.add_argument("--val-fraction", type=float, default=0.2, help="share of -p held out when --val is not given")
     data.add_argument("--clip", action="store_true", help="clip boxes crossing the image border instead of failing")
+
+
+def add_augmentation_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--hf --vf --rot --expansion --mirror-labels``: the paper's augmentation."""
     aug = parser.add_argument_group("augmentation (the paper's: rotations by 90 degrees and flips)")
     aug.add_argument("--hf", action="store_true", help="random horizontal flips")
     aug.add_argument("--vf", action="store_true", help="random vertical flips")
@@ -38,25 +40,47 @@ def build_parser() -> argparse.ArgumentParser:
                      help="online: one random transform per image; paper16: the paper's fixed 16x expansion")
     aug.add_argument("--mirror-labels", choices=("follow_object", "swap_lr"), default="follow_object",
                      help="under a mirror, N-l stays N-l (follow_object) or becomes N-r (swap_lr)")
+
+
+def add_model_arguments(parser: argparse.ArgumentParser, *, network: bool = True) -> None:
+    """``--network --weights -n --im-size --config_filename --set``: the model (see :func:`config_from_args`)."""
     model = parser.add_argument_group("model")
-    model.add_argument("--network", choices=sorted(NETWORK_ALIASES), default="vgg16")
+    if network:
+        model.add_argument("--network", choices=sorted(NETWORK_ALIASES), default="vgg16")
     model.add_argument("--weights", default="none", help="backbone weights: none | imagenet | PATH")
     model.add_argument("-n", "--num_rois", type=int, help="RoIs sampled per image in training (default: config)")
     model.add_argument("--im-size", type=int, help="shorter image side after resizing (default: config, 600)")
     model.add_argument("--config_filename", help="a config JSON to start from (model section or a run's config.json)")
     model.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                        help="override any config field (JSON value), e.g. --set anchor_scales=[16,32,64]")
-    train = parser.add_argument_group("training")
-    train.add_argument("--optimizer", choices=optimizer_names(), default="adamax",
-                       help="with the paper's hyper-parameters (see keras_frcnn.optimizers)")
-    train.add_argument("--lr", type=float, help="learning rate (default: the paper's for the optimizer)")
-    train.add_argument("--num_epochs", type=int, help="epochs (default 300; with --resume: the run's own)")
+
+
+def add_schedule_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--epoch_length --batch-size --seed --deterministic --input_weight_path``."""
+    train = parser.add_argument_group("training schedule")
     train.add_argument("--epoch_length", type=int, default=1000, help="iterations per epoch")
-    train.add_argument("--batch-size", type=int, default=1)
+    train.add_argument("--batch-size", type=int, default=1, help="images per step (per replica when distributed)")
     train.add_argument("--seed", type=int, default=0, help="split, shuffling, augmentation and sampling")
     train.add_argument("--deterministic", action="store_true",
                        help="bit-reproducible kernels: a resumed run then matches an uninterrupted one exactly")
     train.add_argument("--input_weight_path", help="start from a trained model (.keras or .weights.h5)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from keras_frcnn.cli.common import ArgumentParser
+    from keras_frcnn.optimizers import optimizer_names
+
+    parser = ArgumentParser(prog="train_frcnn.py", description="Train Faster R-CNN on annotated images.",
+                            formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    add_data_arguments(parser)
+    add_augmentation_arguments(parser)
+    add_model_arguments(parser)
+    optimizer = parser.add_argument_group("optimizer and length")
+    optimizer.add_argument("--optimizer", choices=optimizer_names(), default="adamax",
+                           help="with the paper's hyper-parameters (see keras_frcnn.optimizers)")
+    optimizer.add_argument("--lr", type=float, help="learning rate (default: the paper's for the optimizer)")
+    optimizer.add_argument("--num_epochs", type=int, help="epochs (default 300; with --resume: the run's own)")
+    add_schedule_arguments(parser)
     add_scaling_arguments(parser)
     out = parser.add_argument_group("output")
     out.add_argument("--output", default="runs/frcnn", help="run folder")
@@ -96,7 +120,9 @@ def scaling_options(args: argparse.Namespace) -> dict:
     return {name: getattr(args, name) for name in SCALING_FIELDS if getattr(args, name, None) is not None}
 
 
-def _config_from_args(args, class_map):
+def config_from_args(args: argparse.Namespace, class_map):
+    """The model :class:`~keras_frcnn.config.Config` the flags describe (``--config_filename``,
+    then the flags, then every ``--set``)."""
     from keras_frcnn.config import Config
 
     values: dict = {}
@@ -126,9 +152,45 @@ def _config_from_args(args, class_map):
     return Config.from_dict(values)
 
 
-def _main(argv=None) -> int:
+def training_class_map(dataset, classes_file: str | None):
+    """The class map a run trains: ``--classes`` if given; else the 49 chromosome labels when every
+    label is one of them (so models of different data sets share class ids); else the labels seen."""
     from keras_frcnn.annotations.classes import ClassMap, chromosome_labels
-    from keras_frcnn.cli.common import print_warnings, quiet_tensorflow, read_dataset
+
+    if classes_file is None and set(dataset.class_map.names) <= set(chromosome_labels()):
+        return ClassMap.chromosomes()
+    return dataset.class_map
+
+
+def read_labelled(path: str, args: argparse.Namespace, class_map, what: str) -> list:
+    """Records of ``--val``/``--test`` annotations (absolute paths), whose labels must be training classes."""
+    from keras_frcnn.cli.common import print_warnings, read_dataset
+
+    dataset = read_dataset(os.path.abspath(path), args.parser, args.classes, clip_boxes=args.clip)
+    print_warnings(dataset.warnings)
+    unknown = sorted({label for r in dataset.records for label in r.labels} - set(class_map.names))
+    if unknown:
+        raise UserError(f"{path}: {what} labels not in the training classes: {', '.join(unknown)}")
+    return dataset.records
+
+
+def read_training_data(args: argparse.Namespace):
+    """``(records of -p, class map, --val records or None)``, read from absolute paths so that the
+    run's saved split matches whatever folder ``--resume`` is run from."""
+    from keras_frcnn.cli.common import print_warnings, read_dataset
+
+    if not args.path:
+        raise UserError("-p/--path is required (the training annotations)")
+    dataset = read_dataset(os.path.abspath(args.path), args.parser, args.classes, clip_boxes=args.clip)
+    print_warnings(dataset.warnings)
+    class_map = training_class_map(dataset, args.classes)
+    val_records = read_labelled(args.val, args, class_map, "validation") if args.val else None
+    return dataset.records, class_map, val_records
+
+
+def _main(argv=None) -> int:
+    from keras_frcnn.annotations.classes import ClassMap
+    from keras_frcnn.cli.common import quiet_tensorflow, read_dataset
     from keras_frcnn.config import Config
     from keras_frcnn.runs import RunFolder
     from keras_frcnn.training import TrainOptions, apply_split, read_run_config, split_records, train
@@ -151,23 +213,13 @@ def _main(argv=None) -> int:
             records += read_dataset(path, data.get("parser"), run.class_map, clip_boxes=data.get("clip", False)).records
         train_records, val_records = apply_split(run, records)
     else:
-        if not args.path:
-            raise UserError("-p/--path is required (the training annotations), unless --resume")
-        dataset = read_dataset(args.path, args.parser, args.classes, clip_boxes=args.clip)
-        print_warnings(dataset.warnings)
-        class_map = dataset.class_map
-        if args.classes is None and set(class_map.names) <= set(chromosome_labels()):
-            class_map = ClassMap.chromosomes()
-        if args.val:
-            train_records = dataset.records
-            val_set = read_dataset(args.val, args.parser, args.classes, clip_boxes=args.clip)
-            unknown = sorted({label for r in val_set.records for label in r.labels} - set(class_map.names))
-            if unknown:
-                raise UserError(f"{args.val}: labels not in the training classes: {', '.join(unknown)}")
-            val_records = val_set.records
+        records, class_map, val_records = read_training_data(args)
+        if val_records is None:
+            train_records, val_records = split_records(records, args.val_fraction, args.seed)
         else:
-            train_records, val_records = split_records(dataset.records, args.val_fraction, args.seed)
-        config = _config_from_args(args, class_map)
+            train_records = records
+        config = config_from_args(args, class_map)
+        _warn_about_anchor_coverage(train_records, config)
         options = TrainOptions(optimizer=args.optimizer, learning_rate=args.lr, num_epochs=300 if args.num_epochs is None else args.num_epochs,
                                epoch_length=args.epoch_length, batch_size=args.batch_size, expansion=args.expansion,
                                input_weight_path=args.input_weight_path, deterministic=args.deterministic,
@@ -187,6 +239,18 @@ def _main(argv=None) -> int:
     best = "" if result.best_val_map is None else f", best validation mAP {result.best_val_map:.4f} at epoch {result.best_epoch}"
     print(f"done: {len(result.history)} epochs{best}; run folder {run.root} (best.keras, last.keras, history.csv, loss_curve.png)")
     return 0
+
+
+def _warn_about_anchor_coverage(records, config) -> None:
+    """Warn (one line) when ground-truth boxes have no anchor with IoU >= 0.5 (see keras_frcnn.anchor_fit)."""
+    from keras_frcnn.anchor_fit import anchor_coverage
+    from keras_frcnn.cli.common import warn
+
+    boxed = [r for r in records if r.num_boxes and r.width and r.height]
+    if boxed:
+        message = anchor_coverage(boxed, config).warning()
+        if message:
+            warn(message)
 
 
 def main(argv=None) -> int:
