@@ -3,8 +3,8 @@ and a draft karyotype per image.
 
 Outputs (all written atomically) in ``--output``:
 
-- ``images/<name>.png``: each image with its detections (box, label, probability), one colour
-  per class;
+- ``images/<name>.png``: each image with the chromosomes its karyotype counts (box, label,
+  probability; score >= ``--karyotype-score``, overlapping readings once), one colour per class;
 - ``detections.csv``: ``filepath,x1,y1,x2,y2,class_name,score`` (an image without detections is
   one line ``filepath,,,,,,``), readable by ``measure_map.py --detections``;
 - ``karyotype.csv``: one row per image: count per chromosome, total (vs 46), sex chromosomes,
@@ -25,7 +25,7 @@ from keras_frcnn.atomic import write_text
 from keras_frcnn.cli import common
 from keras_frcnn.detections import Detections, write_detections_csv
 from keras_frcnn.errors import run_cli
-from keras_frcnn.karyotype import karyotype_table, summarise_detections
+from keras_frcnn.karyotype import karyotype_table, select_chromosomes, summarise_detections
 from keras_frcnn.report import write_annotated_image
 
 PROG = "test_frcnn.py"
@@ -101,8 +101,9 @@ def _main(argv: Sequence[str] | None = None) -> int:
         for offset, (raw, image_seconds) in enumerate(zip(chunk, chunk_seconds)):
             index = start + offset
             detections = keep_confident(raw, threshold)
+            chromosomes = select_chromosomes(detections, min_score=args.karyotype_score)
             write_annotated_image(os.path.join(images_dir, names[index]), load_image(records[index]),
-                                  detections, class_names)
+                                  chromosomes, class_names)
             summary = summarise_detections(detections, low_confidence=args.low_confidence,
                                            min_score=args.karyotype_score)
             summaries.append(summary)
