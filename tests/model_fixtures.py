@@ -56,3 +56,31 @@ def two_scenes():
     first = [(10, 12, 30, 52, 0), (50, 20, 90, 40, 1), (70, 70, 96, 118, 2), (20, 80, 44, 104, 0)]
     second = [(14, 60, 54, 80, 2), (80, 10, 100, 50, 0), (60, 84, 100, 108, 1)]
     return [(scene(first, seed=1), first), (scene(second, seed=2), second)]
+
+
+TINY_DATASET_OBJECTS = [
+    [(10, 12, 30, 52, 0), (50, 20, 90, 40, 1), (70, 70, 96, 118, 2)],
+    [(14, 60, 54, 80, 2), (80, 10, 100, 50, 0)],
+    [(20, 20, 60, 44, 1), (70, 60, 94, 110, 0)],
+    [(30, 30, 50, 90, 2)],
+]
+"""Four small images of :func:`scene` objects: the data set of the command-line tests."""
+
+TINY_MODEL_FLAGS = ["--im-size", "128", "--set", "tiny_filters=[8,16,32,32]", "--set", "head_units=32",
+                    "--set", "rpn_head_channels=16", "--set", "anchor_scales=[16,32,64]",
+                    "--set", "anchor_ratios=[0.5,1,2]", "--set", "max_size=128", "--set", "post_nms_top_n_train=32",
+                    "--set", "post_nms_top_n_test=32", "--set", "max_boxes=8", "-n", "16"]
+"""train_frcnn.py / compare_optimizers.py model flags of a tiny network (add the network flag)."""
+
+
+def write_tiny_dataset(folder) -> str:
+    """Write :data:`TINY_DATASET_OBJECTS` as PNGs and ``train.csv`` (classes a, b, c) in ``folder``."""
+    import cv2
+
+    names = ("a", "b", "c")
+    lines = ["filepath,x1,y1,x2,y2,class_name"]
+    for i, objects in enumerate(TINY_DATASET_OBJECTS):
+        cv2.imwrite(str(folder / f"img{i}.png"), scene(objects, seed=i).astype(np.uint8))
+        lines += [f"img{i}.png,{x1},{y1},{x2},{y2},{names[c]}" for x1, y1, x2, y2, c in objects]
+    (folder / "train.csv").write_text("\n".join(lines) + "\n")
+    return folder / "train.csv"

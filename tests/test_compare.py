@@ -5,8 +5,6 @@ import os
 import subprocess
 import sys
 
-import cv2
-import numpy as np
 import pandas as pd
 import pytest
 
@@ -17,19 +15,10 @@ from keras_frcnn.config import Config
 from keras_frcnn.errors import UserError
 from keras_frcnn.optimizers import optimizer_settings
 from keras_frcnn.training import TrainingDiverged, TrainOptions
-from model_fixtures import scene
+from model_fixtures import TINY_MODEL_FLAGS
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-OBJECTS = [
-    [(10, 12, 30, 52, 0), (50, 20, 90, 40, 1), (70, 70, 96, 118, 2)],
-    [(14, 60, 54, 80, 2), (80, 10, 100, 50, 0)],
-    [(20, 20, 60, 44, 1), (70, 60, 94, 110, 0)],
-    [(30, 30, 50, 90, 2)],
-]
-TINY_FLAGS = ["--networks", "tiny", "--im-size", "128", "--set", "tiny_filters=[8,16,32,32]", "--set", "head_units=32",
-              "--set", "rpn_head_channels=16", "--set", "anchor_scales=[16,32,64]", "--set", "anchor_ratios=[0.5,1,2]",
-              "--set", "max_size=128", "--set", "post_nms_top_n_train=32", "--set", "post_nms_top_n_test=32",
-              "--set", "max_boxes=8", "-n", "16"]
+TINY_FLAGS = ["--networks", "tiny", *TINY_MODEL_FLAGS]
 PAPER = {  # the paper's optimizers with its Keras 2 hyper-parameters
     "adadelta": "lr=1.0 rho=0.95 eps=1e-07",
     "adamax": "lr=0.002 beta_1=0.9 beta_2=0.999 eps=1e-07",
@@ -38,18 +27,6 @@ PAPER = {  # the paper's optimizers with its Keras 2 hyper-parameters
 }
 OUTPUTS = ("comparison.csv", "comparison.md", "comparison.json", "comparison_map.png", "comparison_loss.png",
            "best_run_per_class_precision.png", "study.json", "split.json", "progress.json")
-
-
-@pytest.fixture(scope="module")
-def dataset(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("data")
-    names = ("a", "b", "c")
-    lines = ["filepath,x1,y1,x2,y2,class_name"]
-    for i, objects in enumerate(OBJECTS):
-        cv2.imwrite(str(folder / f"img{i}.png"), scene(objects, seed=i).astype(np.uint8))
-        lines += [f"img{i}.png,{x1},{y1},{x2},{y2},{names[c]}" for x1, y1, x2, y2, c in objects]
-    (folder / "train.csv").write_text("\n".join(lines) + "\n")
-    return folder / "train.csv"
 
 
 def _files(folder):

@@ -7,7 +7,6 @@ import subprocess
 import sys
 import time
 
-import cv2
 import keras
 import numpy as np
 import pandas as pd
@@ -17,31 +16,10 @@ from keras_frcnn.annotations import read_annotations
 from keras_frcnn.cli.train import main as train_main
 from keras_frcnn.errors import UserError
 from keras_frcnn.training import TrainOptions, split_records, train
-from model_fixtures import scene, tiny_config
+from model_fixtures import TINY_MODEL_FLAGS, tiny_config
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-OBJECTS = [
-    [(10, 12, 30, 52, 0), (50, 20, 90, 40, 1), (70, 70, 96, 118, 2)],
-    [(14, 60, 54, 80, 2), (80, 10, 100, 50, 0)],
-    [(20, 20, 60, 44, 1), (70, 60, 94, 110, 0)],
-    [(30, 30, 50, 90, 2)],
-]
-TINY_FLAGS = ["--network", "tiny", "--im-size", "128", "--set", "tiny_filters=[8,16,32,32]", "--set", "head_units=32",
-              "--set", "rpn_head_channels=16", "--set", "anchor_scales=[16,32,64]", "--set", "anchor_ratios=[0.5,1,2]",
-              "--set", "max_size=128", "--set", "post_nms_top_n_train=32", "--set", "post_nms_top_n_test=32",
-              "--set", "max_boxes=8", "-n", "16"]
-
-
-@pytest.fixture(scope="module")
-def dataset(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("data")
-    names = ("a", "b", "c")
-    lines = ["filepath,x1,y1,x2,y2,class_name"]
-    for i, objects in enumerate(OBJECTS):
-        cv2.imwrite(str(folder / f"img{i}.png"), scene(objects, seed=i).astype(np.uint8))
-        lines += [f"img{i}.png,{x1},{y1},{x2},{y2},{names[c]}" for x1, y1, x2, y2, c in objects]
-    (folder / "train.csv").write_text("\n".join(lines) + "\n")
-    return folder / "train.csv"
+TINY_FLAGS = ["--network", "tiny", *TINY_MODEL_FLAGS]
 
 
 def _run(dataset, run_dir, num_epochs, resume=False):
