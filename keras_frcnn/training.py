@@ -28,7 +28,7 @@ import pandas as pd
 
 from keras_frcnn.annotations.classes import ClassMap
 from keras_frcnn.annotations.records import ImageRecord
-from keras_frcnn.atomic import link_or_copy, write_json, write_text
+from keras_frcnn.atomic import atomic_path, link_or_copy, write_json, write_text
 from keras_frcnn.config import Config
 from keras_frcnn.distribute import LOOPS
 from keras_frcnn.errors import UserError
@@ -211,8 +211,6 @@ class _EpochCommitter:
 
         os.makedirs(self.run.checkpoints, exist_ok=True)
         checkpoint = os.path.join(self.run.checkpoints, f"epoch_{number:04d}.keras")
-        from keras_frcnn.atomic import atomic_path
-
         with atomic_path(checkpoint) as temp:
             model.save(temp)
         history = pd.DataFrame(self.rows, columns=list(HISTORY_COLUMNS))

@@ -17,7 +17,7 @@ from keras_frcnn.annotations.validation import (
     ParsedBox,
     ParsedImage,
     ProblemLog,
-    check_parsed,
+    read_checked,
     parse_numbers,
     read_json,
 )
@@ -56,11 +56,7 @@ def read_coco(
     check_images: bool = True,
 ) -> list[ImageRecord]:
     """Read and check a COCO JSON file; raise one error listing the first problem."""
-    report = check_parsed(
-        parse_coco, os.fspath(path), "coco", classes=classes, clip_boxes=clip_boxes, check_images=check_images
-    )
-    report.raise_for_errors()
-    return report.records
+    return read_checked(parse_coco, path, "coco", classes=classes, clip_boxes=clip_boxes, check_images=check_images)
 
 
 def _categories(path: str, entries: list, log: ProblemLog) -> dict[object, str]:

@@ -22,7 +22,7 @@ import numpy as np
 
 from keras_frcnn.annotations.classes import ClassMap
 from keras_frcnn.annotations.records import ImageRecord
-from keras_frcnn.annotations.validation import ParsedBox, ParsedImage, ProblemLog, check_parsed, parse_numbers
+from keras_frcnn.annotations.validation import ParsedBox, ParsedImage, ProblemLog, parse_numbers, read_checked
 from keras_frcnn.errors import UserError
 
 COLUMNS = ("filepath", "x1", "y1", "x2", "y2", "class_name")
@@ -52,11 +52,7 @@ def read_csv(
     check_images: bool = True,
 ) -> list[ImageRecord]:
     """Read and check a CSV annotation file; raise one error listing the first problem."""
-    report = check_parsed(
-        parse_csv, os.fspath(path), "csv", classes=classes, clip_boxes=clip_boxes, check_images=check_images
-    )
-    report.raise_for_errors()
-    return report.records
+    return read_checked(parse_csv, path, "csv", classes=classes, clip_boxes=clip_boxes, check_images=check_images)
 
 
 def write_csv(records: Iterable[ImageRecord], path: str | os.PathLike) -> None:

@@ -22,7 +22,7 @@ from keras_frcnn.annotations.validation import (
     ParsedBox,
     ParsedImage,
     ProblemLog,
-    check_parsed,
+    read_checked,
     parse_numbers,
     read_json,
 )
@@ -51,11 +51,8 @@ def read_labelme(
     check_images: bool = True,
 ) -> list[ImageRecord]:
     """Read and check LabelMe JSON (a file or a folder); raise one error listing the first problem."""
-    report = check_parsed(
-        parse_labelme, os.fspath(path), "labelme", classes=classes, clip_boxes=clip_boxes, check_images=check_images
-    )
-    report.raise_for_errors()
-    return report.records
+    return read_checked(parse_labelme, path, "labelme", classes=classes, clip_boxes=clip_boxes,
+                        check_images=check_images)
 
 
 def _parse_file(path: str, log: ProblemLog, data: object | None) -> ParsedImage | None:

@@ -230,6 +230,14 @@ def check_parsed(
     return CheckReport(path, format, records, class_map, sorted(log.problems, key=_file_order))
 
 
+def read_checked(parse: Parser, path: str | os.PathLike, format: str, **options) -> list[ImageRecord]:
+    """:func:`check_parsed`, then one error naming the first problem (if any); the records.
+    The body of every format's ``read_*`` function."""
+    report = check_parsed(parse, os.fspath(path), format, **options)
+    report.raise_for_errors()
+    return report.records
+
+
 def _file_order(problem: Problem) -> tuple:
     """Sort key putting problems in file order: by file, then line (``shape 10`` after ``shape 9``)."""
     if problem.line is None:

@@ -19,7 +19,7 @@ import xml.etree.ElementTree as ET
 from keras_frcnn.annotations.classes import ClassMap
 from keras_frcnn.annotations.images import resolve_image_path
 from keras_frcnn.annotations.records import ImageRecord
-from keras_frcnn.annotations.validation import ParsedBox, ParsedImage, ProblemLog, check_parsed, parse_numbers
+from keras_frcnn.annotations.validation import ParsedBox, ParsedImage, ProblemLog, parse_numbers, read_checked
 
 _BOUNDS = ("xmin", "ymin", "xmax", "ymax")
 
@@ -48,11 +48,8 @@ def read_voc(
     check_images: bool = True,
 ) -> list[ImageRecord]:
     """Read and check Pascal VOC XML (a file or a folder); raise one error listing the first problem."""
-    report = check_parsed(
-        parse_voc, os.fspath(path), "pascal_voc", classes=classes, clip_boxes=clip_boxes, check_images=check_images
-    )
-    report.raise_for_errors()
-    return report.records
+    return read_checked(parse_voc, path, "pascal_voc", classes=classes, clip_boxes=clip_boxes,
+                        check_images=check_images)
 
 
 def _xml_names(folder: str) -> list[str]:
