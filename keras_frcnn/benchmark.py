@@ -8,7 +8,7 @@ sampling or pooling work), full detection, and the same three for a training ste
 ``detect_s / dense_forward_s`` and ``train_step_s / dense_train_step_s`` measure everything the
 in-graph Faster R-CNN machinery adds.
 
-Variants of the full training step and detection (skip with ``--no-variants``):
+Variants of the full training step and detection (choose with ``--variants``, skip with ``--no-variants``):
 ``*_xla_s`` with XLA on the dense parts (``FasterRCNN.set_dense_jit``: backbone + RPN head, RoI
 head + outputs; the anchor, proposal, NMS, sampling and crop-and-resize ops cannot be compiled and
 run as usual, see ``xla_coverage``), ``*_mixed_s`` under this machine's mixed precision policy
@@ -24,7 +24,7 @@ import statistics
 import sys
 import time
 
-from keras_frcnn.errors import run_cli
+from keras_frcnn.errors import UserError, run_cli
 
 
 def _median_seconds(function, runs: int) -> float:
@@ -38,13 +38,14 @@ def _median_seconds(function, runs: int) -> float:
     return statistics.median(times)
 
 
+VARIANTS = ("xla", "mixed", "mixed_xla")
 XLA_COVERAGE = ("XLA compiles the backbone + RPN head and the RoI head + output layers (forward and backward); "
                 "anchor targets, proposals (top-k, NMS), RoI sampling, crop-and-resize pooling and the losses "
                 "run as ordinary TensorFlow ops")
 
 
 def measure(network: str, im_size: int, runs: int, num_rois: int | None, post_nms_test: int | None,
-            pre_nms_test: int | None, variants: bool = True, overrides: dict | None = None) -> dict:
+            pre_nms_test: int | None, variants=VARIANTS, overrides: dict | None = None) -> dict:
     """Build a model at default settings (with the given overrides) and time its parts."""
     import keras
     import numpy as np
@@ -62,7 +63,7 @@ def measure(network: str, im_size: int, runs: int, num_rois: int | None, post_nm
         if value is not None:
             changes[key] = value
     changes.update(overrides or {})
-    config = Config(**changes)
+    config = Config.from_dict(changes)
     keras.utils.set_random_seed(0)
     model = build_model(config, keras.optimizers.Adamax(learning_rate=1e-6))
 
@@ -116,28 +117,34 @@ def measure(network: str, im_size: int, runs: int, num_rois: int | None, post_nm
         "train_step_s": _median_seconds(full_train, runs),
     }
     extra = {}
-    if variants:
-        from keras_frcnn.distribute import dtype_policy, mixed_precision_policy
-
+    variants = set(variants)
+    if variants - set(VARIANTS):
+        raise UserError(f"unknown variant(s) {', '.join(sorted(variants - set(VARIANTS)))}; choose from {', '.join(VARIANTS)}")
+    if "xla" in variants:
         model.set_dense_jit(True)
         timings["train_step_xla_s"] = _median_seconds(tf.function(lambda: model.train_step(data)), runs)
         timings["detect_xla_s"] = _median_seconds(
             tf.function(lambda: model({"images": image, "image_shape": image_shape})), runs)
+        extra["xla_coverage"] = XLA_COVERAGE
+    if variants & {"mixed", "mixed_xla"}:
+        from keras_frcnn.distribute import dtype_policy, mixed_precision_policy
+
         policy = mixed_precision_policy(True)
         keras.utils.set_random_seed(0)
         with dtype_policy(policy):
             mixed = build_model(config, keras.optimizers.Adamax(learning_rate=1e-6))
-        timings["train_step_mixed_s"] = _median_seconds(tf.function(lambda: mixed.train_step(data)), runs)
-        timings["detect_mixed_s"] = _median_seconds(
-            tf.function(lambda: mixed({"images": image, "image_shape": image_shape})), runs)
-        mixed.set_dense_jit(True)
-        timings["train_step_mixed_xla_s"] = _median_seconds(tf.function(lambda: mixed.train_step(data)), runs)
-        extra = {"mixed_policy": policy, "xla_coverage": XLA_COVERAGE}
+        if "mixed" in variants:
+            timings["train_step_mixed_s"] = _median_seconds(tf.function(lambda: mixed.train_step(data)), runs)
+            timings["detect_mixed_s"] = _median_seconds(
+                tf.function(lambda: mixed({"images": image, "image_shape": image_shape})), runs)
+        if "mixed_xla" in variants:
+            mixed.set_dense_jit(True)
+            timings["train_step_mixed_xla_s"] = _median_seconds(tf.function(lambda: mixed.train_step(data)), runs)
+        extra["mixed_policy"] = policy
     timings = {k: round(v, 4) for k, v in timings.items()}
-    if variants:
-        for name in ("train_step_xla_s", "train_step_mixed_s", "train_step_mixed_xla_s"):
-            variant = name[len("train_step_"):-len("_s")]  # xla, mixed, mixed_xla
-            extra[f"train_speedup_{variant}"] = round(timings["train_step_s"] / timings[name], 3)
+    for variant in VARIANTS:
+        if f"train_step_{variant}_s" in timings:
+            extra[f"train_speedup_{variant}"] = round(timings["train_step_s"] / timings[f"train_step_{variant}_s"], 3)
     return {
         "network": network, "im_size": im_size, "batch_size": 1, "runs": runs,
         "num_rois": config.num_rois, "overrides": overrides or {}, "pre_nms_top_n_test": config.pre_nms_top_n_test,
@@ -158,6 +165,8 @@ def _main(argv=None) -> int:
     parser.add_argument("--num-rois", type=int, help="RoIs per image in training (default: config)")
     parser.add_argument("--post-nms-test", type=int, help="proposals kept at test time (default: config)")
     parser.add_argument("--pre-nms-test", type=int, help="proposals before NMS at test time (default: config)")
+    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS,
+                        help="which variants of the training step and detection to time (default: all)")
     parser.add_argument("--no-variants", action="store_true",
                         help="skip the XLA and mixed precision timings of the training step and detection")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
@@ -176,7 +185,7 @@ def _main(argv=None) -> int:
         except json.JSONDecodeError:
             overrides[key.strip()] = text
     result = measure(args.network, args.im_size, args.runs, args.num_rois, args.post_nms_test, args.pre_nms_test,
-                     variants=not args.no_variants, overrides=overrides)
+                     variants=() if args.no_variants else args.variants, overrides=overrides)
     text = json.dumps(result, indent=2)
     print(text)
     if args.json:

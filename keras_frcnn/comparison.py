@@ -310,8 +310,8 @@ class Study:
 
             saved = read_run_config(spec.run)
             expected_model = json.loads(json.dumps(spec.config.to_dict()))
-            expected_training = {k: v for k, v in dataclasses.asdict(spec.options).items()
-                                 if k not in self.changeable_options}
+            expected_training = {k: v for k, v in json.loads(json.dumps(dataclasses.asdict(spec.options))).items()
+                                 if k not in self.changeable_options}  # as JSON has it (tuples are lists)
             for section, expected in (("model", expected_model), ("training", expected_training)):
                 have = saved.get(section, {})
                 for key, value in expected.items():

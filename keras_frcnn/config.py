@@ -60,6 +60,9 @@ class Config:
     roi_negative_iou_low: float = 0.0
     pool_size: int = 7
     roi_align: bool = False
+    # Bilinear samples per bin side; None: 14 samples per RoI side (2 per bin for a 7x7 pool, 1 for
+    # ResNet50's 14x14 pool, whose conv5 head then halves it: the same sampling density).
+    roi_sampling_ratio: int | None = None
     head_units: int = 4096  # fc6/fc7 width (VGG head and tiny head)
 
     # Loss, the paper's Eq. 1.
@@ -77,6 +80,7 @@ class Config:
     score_threshold: float = 0.05
     nms_iou: float = 0.3
     max_detections: int = 100
+    label_assignment: str = "none"  # or "optimal": each label at most once per image (keras_frcnn.label_assignment)
 
     # Training data.
     max_boxes: int = 100  # ground-truth boxes per image after padding
@@ -87,6 +91,10 @@ class Config:
             setattr(self, name, tuple(getattr(self, name)))
         if self.mirror_labels not in ("follow_object", "swap_lr"):
             raise UserError(f"mirror_labels must be 'follow_object' or 'swap_lr', not {self.mirror_labels!r}")
+        if self.roi_sampling_ratio is not None and not (isinstance(self.roi_sampling_ratio, int) and self.roi_sampling_ratio >= 1):
+            raise UserError(f"roi_sampling_ratio must be a positive integer or null, not {self.roi_sampling_ratio!r}")
+        if self.label_assignment not in ("none", "optimal"):
+            raise UserError(f"label_assignment must be 'none' or 'optimal', not {self.label_assignment!r}")
         if self.network not in ("vgg16", "resnet50", "tiny"):
             raise UserError(f"network must be vgg16, resnet50 or tiny, not {self.network!r}")
 

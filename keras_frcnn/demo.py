@@ -29,6 +29,16 @@ def demo_settings() -> list[str]:
     ]
 
 
+def demo_config(class_names, **changes):
+    """The demo configuration as a :class:`~keras_frcnn.config.Config` (the flags of
+    :func:`demo_settings` read as ``train_frcnn.py`` reads them), with ``changes``."""
+    from keras_frcnn.annotations.classes import ClassMap
+    from keras_frcnn.cli.train import build_parser, config_from_args
+
+    args = build_parser().parse_args(demo_settings())
+    return config_from_args(args, ClassMap(tuple(class_names))).replace(**changes)
+
+
 def _main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m keras_frcnn.demo", description=__doc__.splitlines()[0])
     parser.add_argument("--output", default="demo_run", help="folder for the data, the run and the reports")

@@ -62,6 +62,9 @@ def detection_function(model):
     from keras_frcnn.data.pipeline import resize_scale_tf, resized_shape_tf
 
     cfg = model.frcnn_config
+    if cfg.label_assignment != "none":
+        raise UserError(f"label_assignment {cfg.label_assignment!r} runs after the model (SciPy) and cannot be "
+                        "exported; call model.set_label_assignment('none') first")
     names = tf.constant(list(model.class_names) + [""])
     num_classes = len(model.class_names)
 

@@ -72,15 +72,19 @@ def _detect_batch(model, images: Iterable) -> list[dict]:
 
 
 def image_detections(outputs: dict, index: int, class_names) -> dict:
-    """The valid detections of image ``index`` in a batch of model outputs, as NumPy, with names."""
+    """The valid detections of image ``index`` in a batch of model outputs, as NumPy, with names
+    (after the per-image label assignment when the outputs carry ``class_scores``)."""
     valid = np.asarray(outputs["valid"][index], bool)
-    classes = np.asarray(outputs["classes"][index])[valid]
-    return {
-        "boxes": np.asarray(outputs["boxes"][index])[valid],
-        "scores": np.asarray(outputs["scores"][index])[valid],
-        "classes": classes,
-        "class_names": [class_names[c] for c in classes],
-    }
+    if "class_scores" in outputs:
+        from keras_frcnn.label_assignment import assigned_detections
+
+        boxes, scores, classes = assigned_detections(np.asarray(outputs["class_scores"][index])[valid],
+                                                     np.asarray(outputs["class_boxes"][index])[valid])
+    else:
+        boxes = np.asarray(outputs["boxes"][index])[valid]
+        scores = np.asarray(outputs["scores"][index])[valid]
+        classes = np.asarray(outputs["classes"][index])[valid]
+    return {"boxes": boxes, "scores": scores, "classes": classes, "class_names": [class_names[c] for c in classes]}
 
 
 def predict_records(model, records, batch_size: int = 1, progress=None) -> list:

@@ -19,7 +19,7 @@ from keras_frcnn.backbones import FEATURE_STRIDE, build_backbone, preprocess
 from keras_frcnn.boxes import BoxCoder
 from keras_frcnn.config import Config
 from keras_frcnn.losses import head_loss, rpn_loss
-from keras_frcnn.proposals import batched_nms_per_class, generate_proposals
+from keras_frcnn.proposals import batched_nms_per_class, generate_proposals, object_candidates
 from keras_frcnn.roi_pooling import roi_pool
 from keras_frcnn.roi_sampling import sample_rois
 
@@ -95,6 +95,12 @@ class FasterRCNN(keras.Model):
     def metrics(self):
         return list(self.loss_trackers.values())
 
+    def set_label_assignment(self, mode: str) -> None:
+        """Inference labels: ``"none"`` (per-class NMS) or ``"optimal"`` (each label at most once per
+        image, :mod:`keras_frcnn.label_assignment`). An inference setting; retraces ``predict``."""
+        self.frcnn_config = self.frcnn_config.replace(label_assignment=mode)
+        self.predict_function = None
+
     # ----------------------------------------------------------------- XLA
     def set_dense_jit(self, enabled: bool = True) -> None:
         """Compile the dense parts with XLA: backbone + RPN head, and RoI head + output layers.
@@ -168,8 +174,9 @@ class FasterRCNN(keras.Model):
         """Class logits [B, R, C+1] and class-specific deltas [B, R, C, 4] for RoIs [B, R, 4]."""
         cfg = self.frcnn_config
         # Pooling in float32 (crop_and_resize has no bfloat16 kernel); the head casts back to its policy.
+        ratio = cfg.roi_sampling_ratio or max(1, 14 // self.pooled_size)
         pooled = roi_pool(tf.cast(features, tf.float32), rois, stride=FEATURE_STRIDE, pool_size=self.pooled_size,
-                          align=cfg.roi_align)
+                          align=cfg.roi_align, sampling_ratio=ratio)
         logits, deltas = self._dense("head", self._head_outputs)(pooled, training)
         batch, num_rois = tf.shape(rois)[0], tf.shape(rois)[1]
         logits = tf.reshape(logits, [batch, num_rois, cfg.num_classes + 1])
@@ -283,7 +290,12 @@ class FasterRCNN(keras.Model):
     # ----------------------------------------------------------------- inference
     def call(self, inputs, training=False):
         """Detections for a batch: ``boxes`` [B, D, 4] (in original coordinates when ``scale`` is
-        given), ``scores`` [B, D], ``classes`` [B, D] (0-based) and ``valid`` [B, D]."""
+        given), ``scores`` [B, D], ``classes`` [B, D] (0-based) and ``valid`` [B, D].
+
+        With ``config.label_assignment == "optimal"``: the class-agnostic objects of
+        :func:`~keras_frcnn.proposals.object_candidates` instead, with ``class_scores`` [B, D, C]
+        and ``class_boxes`` [B, D, C, 4] for the per-image label assignment done in
+        :func:`keras_frcnn.inference.image_detections`."""
         cfg = self.frcnn_config
         images = inputs["images"]
         image_shape = inputs.get("image_shape")
@@ -307,17 +319,27 @@ class FasterRCNN(keras.Model):
             x2 = tf.clip_by_value(boxes[..., 2], 0.0, shape[1])
             y2 = tf.clip_by_value(boxes[..., 3], 0.0, shape[0])
             boxes = tf.stack([x1, y1, x2, y2], axis=-1)
-            return batched_nms_per_class(boxes, image_scores, iou_threshold=cfg.nms_iou,
+            if assign:
+                return object_candidates(boxes, image_scores, iou_threshold=cfg.nms_iou,
                                          score_threshold=cfg.score_threshold, max_detections=cfg.max_detections)
+            found = batched_nms_per_class(boxes, image_scores, iou_threshold=cfg.nms_iou,
+                                          score_threshold=cfg.score_threshold, max_detections=cfg.max_detections)
+            return dict(zip(("boxes", "scores", "classes", "valid"), found))
 
-        max_det = cfg.max_detections
-        boxes, det_scores, classes, valid = tf.map_fn(
-            one_image, (proposals, class_deltas, scores, image_shape),
-            fn_output_signature=(tf.TensorSpec([max_det, 4], tf.float32), tf.TensorSpec([max_det], tf.float32),
-                                 tf.TensorSpec([max_det], tf.int32), tf.TensorSpec([max_det], tf.bool)))
+        assign = cfg.label_assignment == "optimal"
+        max_det, classes = cfg.max_detections, cfg.num_classes
+        signature = {"boxes": tf.TensorSpec([max_det, 4], tf.float32), "scores": tf.TensorSpec([max_det], tf.float32),
+                     "classes": tf.TensorSpec([max_det], tf.int32), "valid": tf.TensorSpec([max_det], tf.bool)}
+        if assign:
+            signature.update(class_scores=tf.TensorSpec([max_det, classes], tf.float32),
+                             class_boxes=tf.TensorSpec([max_det, classes, 4], tf.float32))
+        outputs = tf.map_fn(one_image, (proposals, class_deltas, scores, image_shape), fn_output_signature=signature)
         if "scale" in inputs:
-            boxes = boxes / tf.cast(inputs["scale"], tf.float32)[:, None, None]
-        return {"boxes": boxes, "scores": det_scores, "classes": classes, "valid": valid}
+            scale = tf.cast(inputs["scale"], tf.float32)
+            outputs["boxes"] = outputs["boxes"] / scale[:, None, None]
+            if assign:
+                outputs["class_boxes"] = outputs["class_boxes"] / scale[:, None, None, None]
+        return outputs
 
     def predict_step(self, data):
         return self(_inputs(data), training=False)

@@ -113,3 +113,37 @@ def batched_nms_per_class(
     out_scores = tf.where(valid, out_scores[0], 0.0)
     out_classes = tf.where(valid, tf.cast(out_classes[0], tf.int32), 0)
     return out_boxes, out_scores, out_classes, valid
+
+
+def object_candidates(
+    boxes: tf.Tensor,
+    scores: tf.Tensor,
+    *,
+    iou_threshold: float,
+    score_threshold: float,
+    max_detections: int,
+) -> dict:
+    """Class-agnostic NMS of one image, keeping every class's score and box for each object.
+
+    ``boxes [N, C, 4]`` (class-specific), ``scores [N, C]`` (class probabilities, background
+    excluded). An object's score is its summed class probability (1 - background); its box and
+    class are those of its most likely class. Returns ``boxes [D, 4]``, ``scores [D]``,
+    ``classes [D]``, ``valid [D]``, ``class_scores [D, C]`` and ``class_boxes [D, C, 4]``, sorted
+    by descending object score: the input of a per-image label assignment
+    (:mod:`keras_frcnn.label_assignment`).
+    """
+    boxes = tf.convert_to_tensor(boxes, tf.float32)
+    scores = tf.convert_to_tensor(scores, tf.float32)
+    classes = tf.argmax(scores, axis=-1, output_type=tf.int32)
+    best_boxes = tf.gather(boxes, classes, batch_dims=1)
+    object_scores = tf.reduce_sum(scores, axis=-1)
+    keep, valid = nms_padded(best_boxes, object_scores, max_detections, iou_threshold, score_threshold)
+    mask = tf.cast(valid, tf.float32)
+    return {
+        "boxes": tf.gather(best_boxes, keep) * mask[:, None],
+        "scores": tf.gather(object_scores, keep) * mask,
+        "classes": tf.where(valid, tf.gather(classes, keep), 0),
+        "valid": valid,
+        "class_scores": tf.gather(scores, keep) * mask[:, None],
+        "class_boxes": tf.gather(boxes, keep) * mask[:, None, None],
+    }

@@ -1,9 +1,10 @@
 """RoI max pooling and RoIAlign on a single feature map, via ``tf.image.crop_and_resize``.
 
 Coordinates: feature cell ``j`` is centred at image ``x = (j + 0.5) * stride``, so image ``x`` is
-feature coordinate ``x / stride - 0.5``. Each output bin takes a 2x2 grid of bilinear samples at
-``f1 + (s + 0.5) * (f2 - f1) / (2 * pool_size)``, ``s = 0 .. 2 * pool_size - 1`` (as RoIAlign with
-sampling ratio 2 and ``aligned=True``); max pooling takes their maximum, RoIAlign their mean.
+feature coordinate ``x / stride - 0.5``. Each output bin takes an ``n x n`` grid of bilinear
+samples (``n = sampling_ratio``, default 2) at ``f1 + (s + 0.5) * (f2 - f1) / (n * pool_size)``,
+``s = 0 .. n * pool_size - 1`` (as RoIAlign with that sampling ratio and ``aligned=True``); max
+pooling takes their maximum, RoIAlign their mean.
 Samples up to one cell outside the map repeat the border cell; further out they read 0.
 """
 
@@ -19,11 +20,13 @@ def roi_pool(
     stride: float,
     pool_size: int = 7,
     align: bool = False,
+    sampling_ratio: int = 2,
 ) -> tf.Tensor:
     """Pool ``rois [B, R, 4]`` (image pixels) from ``features [B, Hf, Wf, C]``.
 
     Returns ``[B * R, pool_size, pool_size, C]``; row ``b * R + r`` is RoI ``r`` of image ``b``.
-    ``align=False``: max over 4 samples per bin; ``align=True``: RoIAlign (mean of 4 samples).
+    ``align=False``: max over the ``sampling_ratio ** 2`` samples of a bin; ``align=True``:
+    RoIAlign (their mean).
     """
     features = tf.convert_to_tensor(features)
     rois = tf.convert_to_tensor(rois, tf.float32)
@@ -41,7 +44,7 @@ def roi_pool(
     stride = tf.cast(stride, tf.float32)
     fx1, fx2 = x1 / stride + 0.5, x2 / stride + 0.5  # x / stride - 0.5 + 1
     fy1, fy2 = y1 / stride + 0.5, y2 / stride + 0.5
-    samples = 2 * pool_size
+    samples = sampling_ratio * pool_size
     # crop_and_resize samples the box ends inclusively: move them to the first/last sample centre.
     half_x = 0.5 * (fx2 - fx1) / samples
     half_y = 0.5 * (fy2 - fy1) / samples
@@ -54,7 +57,9 @@ def roi_pool(
     box_indices = tf.repeat(tf.range(batch), num_rois)
     crops = tf.image.crop_and_resize(
         padded, tf.stop_gradient(crop_boxes), box_indices, [samples, samples], method="bilinear"
-    )  # [B * R, 2P, 2P, C], float32
-    crops = tf.reshape(crops, [-1, pool_size, 2, pool_size, 2, channels])
+    )  # [B * R, nP, nP, C], float32
+    if sampling_ratio == 1:
+        return tf.cast(crops, features.dtype)
+    crops = tf.reshape(crops, [-1, pool_size, sampling_ratio, pool_size, sampling_ratio, channels])
     pooled = tf.reduce_mean(crops, axis=[2, 4]) if align else tf.reduce_max(crops, axis=[2, 4])
     return tf.cast(pooled, features.dtype)

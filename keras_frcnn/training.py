@@ -61,6 +61,22 @@ class TrainOptions:
     mixed_precision: bool = False  # mixed_float16 on GPUs, mixed_bfloat16 on CPUs
     jit_compile: bool = False  # XLA for the dense parts of the step (FasterRCNN.set_dense_jit)
     loop: str = "auto"  # fit | custom | auto (fit, except the custom loop under multiworker)
+    # Length and learning-rate schedule.
+    time_budget_minutes: float | None = None  # stop at the last epoch that fits (wall clock, validation included)
+    lr_drops: tuple[float, ...] = ()  # fractions of training after which the rate is multiplied by lr_drop_factor
+    lr_drop_factor: float = 0.1
+
+    def __post_init__(self):
+        self.lr_drops = tuple(float(f) for f in self.lr_drops)  # a list when read back from config.json
+
+    def learning_rate_at(self, base_rate: float, epoch: int, train_seconds: float) -> float:
+        """The rate for epoch ``epoch`` (0-based) after ``train_seconds`` of training: ``base_rate``
+        times ``lr_drop_factor`` for every drop passed. Training's progress is the larger of the
+        epochs done and, with a time budget, the budget spent."""
+        progress = epoch / self.num_epochs
+        if self.time_budget_minutes:
+            progress = max(progress, train_seconds / (60.0 * self.time_budget_minutes))
+        return base_rate * self.lr_drop_factor ** sum(progress >= f for f in self.lr_drops)
 
     def validate(self) -> None:
         from keras_frcnn.distribute import STRATEGIES
@@ -73,6 +89,13 @@ class TrainOptions:
             raise UserError(f"--loop must be one of {', '.join(LOOPS)}, not {self.loop!r}")
         if self.virtual_devices < 0:
             raise UserError("--virtual-devices must not be negative")
+        if self.time_budget_minutes is not None and not self.time_budget_minutes > 0:
+            raise UserError(f"--time-budget-minutes must be positive, not {self.time_budget_minutes}")
+        if self.time_budget_minutes is not None and self.distribute == "multiworker":
+            raise UserError("--time-budget-minutes does not work with --distribute multiworker (each worker's clock "
+                            "would decide on its own when to stop); use --num_epochs")
+        if any(not 0 < f < 1 for f in self.lr_drops) or not 0 < self.lr_drop_factor <= 1:
+            raise UserError("--lr-drop-at takes fractions of training in (0, 1) and --lr-drop-factor a value in (0, 1]")
         if self.loop == "fit" and self.distribute == "multiworker":
             raise UserError("--loop fit does not run under MultiWorkerMirroredStrategy in Keras 3 "
                             "(keras-team/keras#20585); use --loop auto")
@@ -147,11 +170,14 @@ class _EpochCommitter:
     """
 
     def __init__(self, run: RunFolder, val_records: Sequence[ImageRecord], history: list[dict],
-                 state: dict, print_fn: Callable[[str], None], *, chief: bool = True,
-                 images_per_epoch: int = 1, images_seen: int = 0):
+                 state: dict, print_fn: Callable[[str], None], *, options: TrainOptions, base_learning_rate: float,
+                 chief: bool = True, images_per_epoch: int = 1, images_seen: int = 0):
         import keras
 
         self.run = run
+        self.options = options
+        self.base_learning_rate = base_learning_rate
+        self.out_of_time = False  # the time budget has no room for another epoch
         self.val_records = list(val_records)
         self.rows = history
         self.state = state
@@ -165,7 +191,7 @@ class _EpochCommitter:
 
         class Callback(keras.callbacks.Callback):
             def on_epoch_begin(self, epoch, logs=None):
-                committer.begin_epoch()
+                committer.begin_epoch(self.model)
 
             def on_train_batch_end(self, batch, logs=None):
                 if not committer.check_step((logs or {}).get("loss"), batch):
@@ -174,12 +200,19 @@ class _EpochCommitter:
             def on_epoch_end(self, epoch, logs=None):
                 if committer.failure is None:
                     committer.commit(self.model, epoch, logs if logs is not None else {})
+                if committer.out_of_time:
+                    self.model.stop_training = True
 
         self.callback = Callback()
         self.current_epoch = 0
         self.epoch_start = time.perf_counter()
 
-    def begin_epoch(self) -> None:
+    def begin_epoch(self, model) -> None:
+        """Start the clock and set the epoch's learning rate (a function of the committed state,
+        so a resumed run continues the schedule)."""
+        rate = self.options.learning_rate_at(self.base_learning_rate, self.current_epoch,
+                                             self.state.get("train_seconds", 0.0))
+        model.optimizer.learning_rate.assign(rate)
         self.epoch_start = time.perf_counter()
 
     def check_step(self, loss, batch: int) -> bool:
@@ -206,7 +239,11 @@ class _EpochCommitter:
         row.update(self._validate(model))
         logs.update({k: row[k] for k in ("val_mAP", "val_coco_AP") if row[k] is not None})
         row["learning_rate"] = float(_numpy(model.optimizer.learning_rate))
-        row["seconds"] = round(time.perf_counter() - self.epoch_start, 2)
+        seconds = time.perf_counter() - self.epoch_start  # training and validation
+        self.state["train_seconds"] = self.state.get("train_seconds", 0.0) + seconds
+        if self.options.time_budget_minutes is not None:  # room for another epoch like this one?
+            self.out_of_time = self.state["train_seconds"] + seconds > 60.0 * self.options.time_budget_minutes
+        row["seconds"] = round(seconds, 2)
         self.rows.append(row)
 
         os.makedirs(self.run.checkpoints, exist_ok=True)
@@ -232,6 +269,9 @@ class _EpochCommitter:
         terms = "  ".join(f"{k} {row[k]:.4f}" for k in LOSS_COLUMNS)
         best = " (best)" if self.state["best_epoch"] == number else ""
         self.print(f"epoch {number}: {terms}{val}  {row['seconds']:.0f}s{best}")
+        if self.out_of_time:
+            self.print(f"time budget of {self.options.time_budget_minutes:g} min reached after epoch {number} "
+                       f"({self.state['train_seconds'] / 60:.1f} min of training)")
 
     def _validate(self, model) -> dict:
         if not self.val_records:
@@ -323,7 +363,7 @@ def train(run_dir: str, *, config: Config, options: TrainOptions, class_map: Cla
 
     from keras_frcnn.data.pipeline import make_dataset
     from keras_frcnn.model import build_model
-    from keras_frcnn.optimizers import build_optimizer
+    from keras_frcnn.optimizers import build_optimizer, optimizer_settings
     from keras_frcnn.runs import load_model
 
     chief = is_chief(strategy)
@@ -374,7 +414,9 @@ def train(run_dir: str, *, config: Config, options: TrainOptions, class_map: Cla
     consumed = int(state.get("images_seen", initial_epoch * options.epoch_length * options.batch_size))
     dataset = make_dataset(train_records, class_map, model.frcnn_config, training=True, batch_size=global_batch,
                            seed=model.frcnn_config.seed, expansion=options.expansion, skip=consumed)
-    committer = _EpochCommitter(run, val_records, history, state, print_fn, chief=chief,
+    base_rate = optimizer_settings(options.optimizer, options.learning_rate)["learning_rate"]
+    committer = _EpochCommitter(run, val_records, history, state, print_fn, options=options,
+                                base_learning_rate=base_rate, chief=chief,
                                 images_per_epoch=global_batch * options.epoch_length, images_seen=consumed)
     committer.current_epoch = initial_epoch
     if _use_fit(options, strategy):
@@ -430,7 +472,7 @@ def _distributed_loop(model, strategy, dataset, options: TrainOptions, committer
     writer = tf.summary.create_file_writer(os.path.join(run.logs, "train")) if chief else None
     show_bar = chief and options.verbose == 1
     for epoch in range(initial_epoch, options.num_epochs):
-        committer.begin_epoch()
+        committer.begin_epoch(model)
         if show_bar:
             print(f"Epoch {epoch + 1}/{options.num_epochs}")
         bar = keras.utils.Progbar(options.epoch_length, stateful_metrics=LOSS_COLUMNS) if show_bar else None
@@ -445,7 +487,7 @@ def _distributed_loop(model, strategy, dataset, options: TrainOptions, committer
                 bar.update(batch + 1, [(name, totals[name] / (batch + 1)) for name in LOSS_COLUMNS])
         logs = {name: totals[name] / options.epoch_length for name in LOSS_COLUMNS}
         committer.commit(model, epoch, logs)
-        if committer.failure:
+        if committer.failure or committer.out_of_time:
             return
         if writer is not None:
             with writer.as_default():

@@ -94,6 +94,18 @@ def test_folder_run_writes_every_output(images: Path, model_path: Path, tmp_path
     assert not [p for p in out.rglob("*") if ".tmp" in p.name], "temporary files left behind"
 
 
+def test_optimal_label_assignment_gives_each_label_once_per_image(images: Path, model_path: Path, tmp_path: Path,
+                                                                   capsys):
+    out = tmp_path / "out"
+    code = run_test_frcnn(["-p", str(images), "--model", str(model_path), "--output", str(out),
+                           "--label-assignment", "optimal"])
+    assert code == 0, capsys.readouterr().err
+    for detections in read_detections_csv(out / "detections.csv"):
+        # 10 objects (the model keeps every score) and 4 labels: 4 objects take the 4 labels, the
+        # other 6 keep their most likely one
+        assert len(detections) == 10 and sorted(set(detections.labels)) == sorted(CLASSES)
+
+
 def test_score_threshold_filters_and_annotation_file_gives_its_images(images: Path, model_path: Path,
                                                                       tmp_path: Path, capsys):
     out = tmp_path / "out"

@@ -25,7 +25,7 @@ def bilinear_numpy(fmap: np.ndarray, y: float, x: float) -> np.ndarray:
     )
 
 
-def roi_pool_numpy(features, rois, stride, pool_size, align):
+def roi_pool_numpy(features, rois, stride, pool_size, align, n=2):
     b_count, r_count = rois.shape[:2]
     out = np.zeros((b_count * r_count, pool_size, pool_size, features.shape[-1]))
     for b in range(b_count):
@@ -36,17 +36,17 @@ def roi_pool_numpy(features, rois, stride, pool_size, align):
                 for px in range(pool_size):
                     vals = [
                         bilinear_numpy(
-                            features[b], y1 + (py + (sy + 0.5) / 2) * bin_h, x1 + (px + (sx + 0.5) / 2) * bin_w
+                            features[b], y1 + (py + (sy + 0.5) / n) * bin_h, x1 + (px + (sx + 0.5) / n) * bin_w
                         )
-                        for sy in range(2)
-                        for sx in range(2)
+                        for sy in range(n)
+                        for sx in range(n)
                     ]
                     out[b * r_count + r, py, px] = np.mean(vals, 0) if align else np.max(vals, 0)
     return out
 
 
-@pytest.mark.parametrize("align", [False, True])
-def test_roi_pool_matches_numpy_reference(align):
+@pytest.mark.parametrize("align, n", [(False, 2), (True, 2), (False, 1), (True, 3)])
+def test_roi_pool_matches_numpy_reference(align, n):
     rng = np.random.default_rng(int(align))
     stride, hf, wf = 16, 5, 7
     features = rng.normal(size=(2, hf, wf, 3)).astype(np.float32)
@@ -55,9 +55,10 @@ def test_roi_pool_matches_numpy_reference(align):
     rois = np.concatenate([xy, xy + wh], -1).astype(np.float32)
     rois[0, 0] = [0, 0, 7 * 16, 5 * 16]  # the whole image
     rois[1, 1] = [100, 60, 112, 80]  # bottom-right corner, partly in the last half cell
-    out = roi_pool(tf.constant(features), tf.constant(rois), stride=stride, pool_size=3, align=align).numpy()
+    out = roi_pool(tf.constant(features), tf.constant(rois), stride=stride, pool_size=3, align=align,
+                   sampling_ratio=n).numpy()
     assert out.shape == (12, 3, 3, 3)
-    np.testing.assert_allclose(out, roi_pool_numpy(features, rois, stride, 3, align), atol=1e-4)
+    np.testing.assert_allclose(out, roi_pool_numpy(features, rois, stride, 3, align, n), atol=1e-4)
 
 
 def test_cell_aligned_roi_max_and_mean_of_2x2_cells():

@@ -159,3 +159,41 @@ def test_relative_path_run_resumes_from_another_folder(dataset, tmp_path, monkey
     assert train_main(["--resume", "--output", str(tmp_path / "run"), "--num_epochs", "2", "--quiet"]) == 0, \
         capsys.readouterr().err
     assert list(pd.read_csv(tmp_path / "run" / "history.csv")["epoch"]) == [1, 2]
+
+
+def test_learning_rate_drops_after_fractions_of_epochs_or_budget():
+    options = TrainOptions(num_epochs=10, lr_drops=(0.5, 0.8), lr_drop_factor=0.1)
+    assert [options.learning_rate_at(1.0, epoch, 0.0) for epoch in (0, 4, 5, 7, 8, 9)] == \
+        pytest.approx([1.0, 1.0, 0.1, 0.1, 0.01, 0.01])
+    budget = TrainOptions(num_epochs=100, time_budget_minutes=10, lr_drops=[0.75])  # a list, as read from JSON
+    assert budget.lr_drops == (0.75,)
+    assert budget.learning_rate_at(2e-3, 1, 60 * 7.4) == pytest.approx(2e-3)  # 7.4 of 10 min, epoch 1 of 100
+    assert budget.learning_rate_at(2e-3, 1, 60 * 7.5) == pytest.approx(2e-4)  # 75% of the budget spent
+
+
+@pytest.mark.parametrize("changes, message", [
+    (dict(time_budget_minutes=0), "--time-budget-minutes must be positive"),
+    (dict(time_budget_minutes=5, distribute="multiworker"), "does not work with --distribute multiworker"),
+    (dict(lr_drops=(1.5,)), "--lr-drop-at takes fractions"),
+])
+def test_bad_schedule_options(changes, message):
+    with pytest.raises(UserError, match=message):
+        TrainOptions(**changes).validate()
+
+
+def test_schedule_and_time_budget_in_a_run(dataset, tmp_path):
+    data = read_annotations(dataset)
+    config = tiny_config(class_names=data.class_map.names)
+
+    def run(name, **changes):
+        options = TrainOptions(optimizer="adam", epoch_length=2, verbose=0, **changes)
+        return train(str(tmp_path / name), config=config, options=options, class_map=data.class_map,
+                     train_records=data.records, print_fn=lambda line: None)
+
+    dropped = run("drop", num_epochs=2, lr_drops=(0.5,), lr_drop_factor=0.1)
+    assert list(dropped.history["learning_rate"]) == pytest.approx([1e-3, 1e-4])
+    # A budget far shorter than an epoch: the first epoch is committed, then training stops.
+    budgeted = run("budget", num_epochs=50, time_budget_minutes=1e-4)
+    assert list(budgeted.history["epoch"]) == [1]
+    state = json.loads((tmp_path / "budget" / "state.json").read_text())
+    assert state["epoch"] == 1 and state["train_seconds"] == pytest.approx(budgeted.history["seconds"][0], abs=0.01)

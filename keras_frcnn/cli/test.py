@@ -47,6 +47,9 @@ def build_parser() -> common.ArgumentParser:
     common.add_batch_size_argument(parser)
     parser.add_argument("--score-threshold", type=common.probability, default=None, metavar="P",
                         help="keep detections scoring at least P (default: the model's score_threshold)")
+    parser.add_argument("--label-assignment", choices=("none", "optimal"), default=None,
+                        help="optimal: each label at most once per image, chosen to maximise the product of the "
+                        "class probabilities (for karyograms); none: per-class NMS (default: the model's setting)")
     parser.add_argument("--karyotype-score", type=common.probability, default=0.3, metavar="P",
                         help="karyotype: detections scoring at least P count as chromosomes; overlapping ones "
                         "(IoU >= 0.5) count once, with their best label (default: 0.3)")
@@ -83,6 +86,8 @@ def _main(argv: Sequence[str] | None = None) -> int:
     records = common.image_records(args.path, args.parser)
     common.check_images(records)
     model = common.load_model(args.model)
+    if args.label_assignment is not None:
+        model.set_label_assignment(args.label_assignment)
     class_names = model.class_names
     model_threshold = float(model.frcnn_config.score_threshold)
     threshold = model_threshold if args.score_threshold is None else args.score_threshold

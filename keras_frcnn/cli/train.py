@@ -56,10 +56,14 @@ def add_model_arguments(parser: argparse.ArgumentParser, *, network: bool = True
 
 
 def add_schedule_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--epoch_length --batch-size --seed --deterministic --input_weight_path``."""
+    """``--epoch_length --batch-size --lr-drop-at --lr-drop-factor --seed --deterministic --input_weight_path``."""
     train = parser.add_argument_group("training schedule")
     train.add_argument("--epoch_length", type=int, default=1000, help="iterations per epoch")
     train.add_argument("--batch-size", type=int, default=1, help="images per step (per replica when distributed)")
+    train.add_argument("--lr-drop-at", type=float, nargs="+", default=[], metavar="FRACTION",
+                       help="multiply the learning rate by --lr-drop-factor after these fractions of training "
+                            "(of the epochs, or of --time-budget-minutes when that comes first), e.g. 0.75")
+    train.add_argument("--lr-drop-factor", type=float, default=0.1)
     train.add_argument("--seed", type=int, default=0, help="split, shuffling, augmentation and sampling")
     train.add_argument("--deterministic", action="store_true",
                        help="bit-reproducible kernels: a resumed run then matches an uninterrupted one exactly")
@@ -80,6 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
                            help="with the paper's hyper-parameters (see keras_frcnn.optimizers)")
     optimizer.add_argument("--lr", type=float, help="learning rate (default: the paper's for the optimizer)")
     optimizer.add_argument("--num_epochs", type=int, help="epochs (default 300; with --resume: the run's own)")
+    optimizer.add_argument("--time-budget-minutes", type=float,
+                           help="stop after the last epoch that fits in this wall-clock time (validation included)")
     add_schedule_arguments(parser)
     add_scaling_arguments(parser)
     out = parser.add_argument_group("output")
@@ -204,6 +210,8 @@ def _main(argv=None) -> int:
         options = TrainOptions(**saved["training"])
         if args.num_epochs is not None:
             options.num_epochs = args.num_epochs  # train a finished run for longer
+        if args.time_budget_minutes is not None:
+            options.time_budget_minutes = args.time_budget_minutes
         for name, value in scaling_options(args).items():  # e.g. resume on other hardware
             setattr(options, name, value)
         class_map = ClassMap.from_file(run.class_map)
@@ -223,7 +231,8 @@ def _main(argv=None) -> int:
         options = TrainOptions(optimizer=args.optimizer, learning_rate=args.lr, num_epochs=300 if args.num_epochs is None else args.num_epochs,
                                epoch_length=args.epoch_length, batch_size=args.batch_size, expansion=args.expansion,
                                input_weight_path=args.input_weight_path, deterministic=args.deterministic,
-                               **scaling_options(args))
+                               time_budget_minutes=args.time_budget_minutes, lr_drops=tuple(args.lr_drop_at),
+                               lr_drop_factor=args.lr_drop_factor, **scaling_options(args))
         data = {"path": os.path.abspath(args.path), "parser": args.parser, "clip": args.clip,
                 "val": os.path.abspath(args.val) if args.val else None, "val_fraction": args.val_fraction,
                 "train_images": len(train_records), "val_images": len(val_records)}

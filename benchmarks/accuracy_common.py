@@ -1,0 +1,93 @@
+"""What the two accuracy benchmarks share: flags, a time-budgeted training run, scoring, JSON.
+
+``accuracy_synthetic.py`` and ``accuracy_bioimlab.py`` differ only in their data and model
+configuration; both train with :func:`keras_frcnn.training.train` under a wall-clock budget and
+score the held-out images with :func:`keras_frcnn.evaluation.evaluate`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from a checkout
+
+
+def add_arguments(parser: argparse.ArgumentParser, output: str) -> None:
+    """The flags both benchmarks take."""
+    parser.add_argument("--output", default=output, help="work folder: data, the run, metrics (reused: a "
+                        "finished run is scored again, an unfinished one resumed)")
+    parser.add_argument("--budget-minutes", type=float, default=60.0,
+                        help="wall-clock training budget, validation included (default 60)")
+    parser.add_argument("--epoch-length", type=int, default=200, help="iterations per epoch (default 200)")
+    parser.add_argument("--precision", choices=("mixed", "float32"), default="mixed",
+                        help="mixed: bfloat16 compute on a CPU (float16 on a GPU), float32 weights and losses")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json", help="also write the result here")
+
+
+def train_within_budget(run_dir: str, config, args, class_map, train_records, val_records, **options) -> tuple:
+    """Train (or resume) ``run_dir`` until ``args.budget_minutes`` is spent; returns the run folder,
+    the history and a summary (epochs, iterations, minutes, best epoch)."""
+    from keras_frcnn.runs import RunFolder
+    from keras_frcnn.training import TrainOptions, train
+
+    options = TrainOptions(num_epochs=100_000, epoch_length=args.epoch_length, verbose=0,
+                           time_budget_minutes=args.budget_minutes, mixed_precision=args.precision == "mixed",
+                           **options)
+    run = RunFolder(run_dir)
+    resume = run.exists()
+    result = train(run_dir, config=config, options=options, class_map=class_map, train_records=train_records,
+                   val_records=val_records, resume=resume, print_fn=lambda line: print(line, file=sys.stderr))
+    with open(run.state, encoding="utf-8") as handle:
+        state = json.load(handle)
+    summary = {
+        "epochs": int(state["epoch"]), "iterations": int(state["iterations"]),
+        "train_minutes": round(state.get("train_seconds", 0.0) / 60, 2), "best_epoch": state.get("best_epoch"),
+        "best_val_mAP": state.get("best_val_mAP"), "optimizer": options.optimizer,
+        "learning_rate_drops": list(options.lr_drops), "precision": args.precision,
+    }
+    return run, result.history, summary
+
+
+def score(model, records, class_names) -> dict:
+    """Detections on ``records`` and their VOC / COCO metrics (keras_frcnn.evaluation.evaluate)."""
+    from keras_frcnn.evaluation import evaluate
+    from keras_frcnn.inference import predict_records
+
+    start = time.perf_counter()
+    detections = predict_records(model, records)
+    seconds = time.perf_counter() - start
+    metrics = evaluate(records, detections, class_names)
+    metrics["seconds_per_image"] = round(seconds / max(len(records), 1), 3)
+    return metrics, detections
+
+
+def machine() -> dict:
+    """Where and when the benchmark ran."""
+    import keras
+    import tensorflow as tf
+
+    return {"date": datetime.date.today().isoformat(), "cpu_count": os.cpu_count(), "machine": platform.machine(),
+            "processor": platform.processor() or platform.machine(),
+            "gpus": len(tf.config.list_physical_devices("GPU")), "tensorflow": tf.__version__,
+            "keras": keras.__version__}
+
+
+def emit(result: dict, path: str | None) -> None:
+    """Print ``result`` as JSON (and write it to ``path``)."""
+    text = json.dumps(result, indent=2)
+    print(text)
+    if path:
+        from keras_frcnn.atomic import write_text
+
+        write_text(path, text + "\n")
+
+
+def rounded(value, digits: int = 4):
+    return None if value is None else round(float(value), digits)

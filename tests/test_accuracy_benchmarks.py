@@ -1,0 +1,53 @@
+"""The accuracy benchmark scripts: the sample grouping, their errors, and one tiny end-to-end run."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BENCHMARKS = os.path.join(REPO, "benchmarks")
+
+
+def _run(script, *flags, timeout=600):
+    env = {**os.environ, "PYTHONPATH": REPO, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    return subprocess.run([sys.executable, os.path.join(BENCHMARKS, script), *flags], capture_output=True, text=True,
+                          env=env, timeout=timeout)
+
+
+def test_cells_of_one_sample_share_a_group():
+    sys.path.insert(0, BENCHMARKS)
+    try:
+        from accuracy_bioimlab import sample_of
+    finally:
+        sys.path.remove(BENCHMARKS)
+    assert sample_of("/x/original_104a.json") == sample_of("original_104b.json") == "original_104"
+    assert sample_of("original_10.json") == "original_10" != sample_of("original_104.json")
+
+
+def test_missing_data_folder_is_one_clear_line(tmp_path):
+    result = _run("accuracy_bioimlab.py", "--data", str(tmp_path / "nowhere"), "--output", str(tmp_path / "out"))
+    assert result.returncode == 2
+    assert result.stderr.strip().endswith("no such folder; pass --data with the BioImLab LabelMe JSON files "
+                                          "(e.g. ../shared/data/bioimlab/json)")
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.slow
+def test_synthetic_benchmark_runs_end_to_end_and_prints_its_json(tmp_path):
+    result = _run("accuracy_synthetic.py", "--output", str(tmp_path / "bench"), "--budget-minutes", "0.01",
+                  "--train-images", "4", "--val-images", "1", "--test-images", "2", "--epoch-length", "2",
+                  "--precision", "float32", "--json", str(tmp_path / "result.json"))
+    assert result.returncode == 0, result.stderr[-2000:]
+    printed = json.loads(result.stdout)
+    assert printed == json.loads((tmp_path / "result.json").read_text())
+    assert printed["training"]["epochs"] == 1 and printed["training"]["iterations"] == 2  # the budget stopped it
+    assert printed["data"] == {"train_images": 3, "val_images": 1, "test_images": 2, "train_seed": 0, "test_seed": 1,
+                               "test_boxes": printed["data"]["test_boxes"]} and printed["data"]["test_boxes"] > 80
+    for mode in ("per_class_nms", "optimal_assignment"):
+        test = printed["test"][mode]
+        assert 0.0 <= test["voc_mAP"] <= 1.0 and len(test["per_class"]) == 49
+    assert printed["goal"] == {"voc_mAP_at_least": 0.9, "met": False}
