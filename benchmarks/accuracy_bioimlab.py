@@ -59,7 +59,7 @@ def _main(argv=None) -> int:
     train_records, val_records = split_records(records, args.val_fraction, args.seed, group_of=sample_of)
     config = demo_config(classes.names, seed=args.seed, im_size=args.im_size, max_size=(args.im_size * 4 + 2) // 3,
                          hflip=True, vflip=True, rot90=True, nms_iou=0.5, max_detections=100)
-    scales, ratios = suggest_anchors(train_records, config, n_scales=3, n_ratios=5)
+    scales, ratios = suggest_anchors(train_records, config, n_scales=3, n_ratios=4, max_anchors=16)
     config = config.replace(anchor_scales=scales, anchor_ratios=ratios)
     coverage = anchor_coverage(train_records, config, suggest=False)
 
