@@ -38,7 +38,7 @@ def train_within_budget(run_dir: str, config, args, class_map, train_records, va
     from keras_frcnn.runs import RunFolder
     from keras_frcnn.training import TrainOptions, train
 
-    options = TrainOptions(num_epochs=100_000, epoch_length=args.epoch_length, verbose=0,
+    options = TrainOptions(num_epochs=100_000, epoch_length=args.epoch_length, verbose=0,  # the budget stops it
                            time_budget_minutes=args.budget_minutes, mixed_precision=args.precision == "mixed",
                            **options)
     run = RunFolder(run_dir)
@@ -67,6 +67,19 @@ def score(model, records, class_names) -> dict:
     metrics = evaluate(records, detections, class_names)
     metrics["seconds_per_image"] = round(seconds / max(len(records), 1), 3)
     return metrics, detections
+
+
+def command(script: str, argv) -> str:
+    """The command line that ran ``script``."""
+    return f"python benchmarks/{script} " + " ".join(argv if argv is not None else sys.argv[1:])
+
+
+def model_summary(config, **extra) -> dict:
+    """The model settings a benchmark's JSON reports."""
+    return {"network": config.network, "tiny_filters": list(config.tiny_filters), "im_size": config.im_size,
+            "max_size": config.max_size, "anchor_scales": list(config.anchor_scales),
+            "anchor_ratios": list(config.anchor_ratios), "num_rois": config.num_rois, "weights": config.weights,
+            **extra}
 
 
 def machine() -> dict:

@@ -56,6 +56,8 @@ def _main(argv=None) -> int:
     parser.add_argument("--test-seed", type=int, default=1)
     parser.add_argument("--lr-drop-at", type=float, nargs="*", default=[0.8])
     args = parser.parse_args(argv)
+    if min(args.train_images - args.val_images, args.val_images, args.test_images) < 1:
+        parser.error("--train-images must exceed --val-images, and both --val-images and --test-images be >= 1")
     if args.test_seed == args.seed:
         parser.error("--test-seed must differ from --seed (the test images must be new)")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -89,14 +91,12 @@ def _main(argv=None) -> int:
     best = max(results["none"]["voc_mAP"] or 0, results["optimal"]["voc_mAP"] or 0)
     common.emit({
         "benchmark": "synthetic karyograms, 49 labels",
-        "command": "python benchmarks/accuracy_synthetic.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "command": common.command("accuracy_synthetic.py", argv),
         "machine": common.machine(), "budget_minutes": args.budget_minutes,
         "data": {"train_images": len(train_records), "val_images": len(val_records), "test_images": len(test_records),
                  "train_seed": args.seed, "test_seed": args.test_seed,
                  "test_boxes": sum(r.num_boxes for r in test_records)},
-        "model": {"network": config.network, "tiny_filters": list(config.tiny_filters), "im_size": config.im_size,
-                  "max_size": config.max_size, "anchor_scales": list(config.anchor_scales),
-                  "anchor_ratios": list(config.anchor_ratios), "num_rois": config.num_rois, "weights": config.weights},
+        "model": common.model_summary(config),
         "training": training,
         "validation_curve": [common.rounded(v) for v in history["val_mAP"]],
         "test": {"per_class_nms": results["none"], "optimal_assignment": results["optimal"]},
