@@ -37,7 +37,6 @@ def _main(argv=None) -> int:
     common.add_arguments(parser, output="bench_runs/bioimlab")
     parser.add_argument("--val-fraction", type=float, default=0.2, help="of the samples (default 0.2)")
     parser.add_argument("--im-size", type=int, default=1000, help="shorter image side (default 1000: 768x576 -> 1333x1000)")
-    parser.add_argument("--lr-drop-at", type=float, nargs="*", default=[0.8])
     args = parser.parse_args(argv)
     if not os.path.isdir(args.data):
         from keras_frcnn.errors import UserError
@@ -64,8 +63,7 @@ def _main(argv=None) -> int:
     coverage = anchor_coverage(train_records, config, suggest=False)
 
     run, history, training = common.train_within_budget(
-        os.path.join(args.output, "run"), config, args, classes, train_records, val_records,
-        optimizer="adamax", lr_drops=tuple(args.lr_drop_at))
+        os.path.join(args.output, "run"), config, args, classes, train_records, val_records)
     model = load_model(run.last)  # the last epoch: the validation spreads are also the ones reported
     metrics, _ = common.score(model, val_records, classes.names)
     ap50 = metrics["coco"]["AP50"]

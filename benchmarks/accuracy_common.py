@@ -28,19 +28,22 @@ def add_arguments(parser: argparse.ArgumentParser, output: str) -> None:
     parser.add_argument("--precision", choices=("float32", "mixed"), default="float32",
                         help="mixed: bfloat16 compute on a CPU (float16 on a GPU), float32 weights and losses; twice "
                         "as fast here, but the synthetic benchmark's RPN collapsed after 400 iterations with it")
+    parser.add_argument("--lr-drop-at", type=float, nargs="*", default=[0.8], metavar="FRACTION",
+                        help="learning rate / 10 after these fractions of the budget (default 0.8)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", help="also write the result here")
 
 
-def train_within_budget(run_dir: str, config, args, class_map, train_records, val_records, **options) -> tuple:
-    """Train (or resume) ``run_dir`` until ``args.budget_minutes`` is spent; returns the run folder,
-    the history and a summary (epochs, iterations, minutes, best epoch)."""
+def train_within_budget(run_dir: str, config, args, class_map, train_records, val_records) -> tuple:
+    """Train (or resume) ``run_dir`` with Adamax until ``args.budget_minutes`` is spent (learning
+    rate drops at ``args.lr_drop_at``); returns the run folder, the history and a summary (epochs,
+    iterations, minutes, best epoch)."""
     from keras_frcnn.runs import RunFolder
     from keras_frcnn.training import TrainOptions, train
 
     options = TrainOptions(num_epochs=100_000, epoch_length=args.epoch_length, verbose=0,  # the budget stops it
                            time_budget_minutes=args.budget_minutes, mixed_precision=args.precision == "mixed",
-                           **options)
+                           optimizer="adamax", lr_drops=tuple(args.lr_drop_at))
     run = RunFolder(run_dir)
     resume = run.exists()
     result = train(run_dir, config=config, options=options, class_map=class_map, train_records=train_records,
@@ -56,7 +59,7 @@ def train_within_budget(run_dir: str, config, args, class_map, train_records, va
     return run, result.history, summary
 
 
-def score(model, records, class_names) -> dict:
+def score(model, records, class_names) -> tuple[dict, list]:
     """Detections on ``records`` and their VOC / COCO metrics (keras_frcnn.evaluation.evaluate)."""
     from keras_frcnn.evaluation import evaluate
     from keras_frcnn.inference import predict_records

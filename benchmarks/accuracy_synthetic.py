@@ -54,7 +54,6 @@ def _main(argv=None) -> int:
     parser.add_argument("--val-images", type=int, default=40, help="of the training images, for picking the best epoch")
     parser.add_argument("--test-images", type=int, default=100)
     parser.add_argument("--test-seed", type=int, default=1)
-    parser.add_argument("--lr-drop-at", type=float, nargs="*", default=[0.8])
     args = parser.parse_args(argv)
     if min(args.train_images - args.val_images, args.val_images, args.test_images) < 1:
         parser.error("--train-images must exceed --val-images, and both --val-images and --test-images be >= 1")
@@ -78,8 +77,7 @@ def _main(argv=None) -> int:
     config = demo_config(classes.names, seed=args.seed)
 
     run, history, training = common.train_within_budget(
-        os.path.join(args.output, "run"), config, args, classes, train_records, val_records,
-        optimizer="adamax", lr_drops=tuple(args.lr_drop_at))
+        os.path.join(args.output, "run"), config, args, classes, train_records, val_records)
     model = load_model(run.best)  # the epoch with the best validation mAP
     results = {}
     for mode in ("none", "optimal"):

@@ -44,7 +44,7 @@ from keras_frcnn.atomic import write_json, write_text
 from keras_frcnn.config import Config
 from keras_frcnn.errors import UserError
 from keras_frcnn.runs import RunFolder
-from keras_frcnn.training import TrainingDiverged
+from keras_frcnn.training import TrainingDiverged, epochs_within_budget
 
 PAPER_OPTIMIZERS = ("adadelta", "adamax", "rmsprop", "adagrad")
 """The four optimizers the paper compares, in its order."""
@@ -182,20 +182,6 @@ def is_divergence(error: UserError) -> bool:
     """Whether ``train()`` stopped on a non-finite loss (an outcome of the optimizer, recorded as a
     failed run) rather than on bad input (which stops the study)."""
     return isinstance(error, TrainingDiverged)
-
-
-def epochs_within_budget(remaining_seconds: float, epoch_seconds: float, restart_seconds: float,
-                         epochs_left: int) -> int:
-    """How many more epochs fit in ``remaining_seconds`` when one epoch takes ``epoch_seconds``
-    and restarting training (loading the checkpoint, tracing) ``restart_seconds``."""
-    if epochs_left <= 0:
-        return 0
-    available = remaining_seconds - max(restart_seconds, 0.0)
-    if available <= 0:
-        return 0
-    if epoch_seconds <= 0:
-        return epochs_left
-    return int(max(0, min(epochs_left, math.floor(available / epoch_seconds))))
 
 
 # ----------------------------------------------------------------------------- the study

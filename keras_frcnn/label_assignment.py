@@ -23,13 +23,12 @@ def assign_labels(class_scores: np.ndarray) -> np.ndarray:
     class_scores = np.asarray(class_scores, np.float64)
     if class_scores.ndim != 2:
         raise ValueError(f"class_scores must be [objects, classes], got shape {class_scores.shape}")
-    classes = class_scores.argmax(axis=1) if class_scores.shape[1] else np.zeros(len(class_scores), int)
     if class_scores.size == 0:
-        return classes.astype(np.int64)
-    cost = -np.log(np.clip(class_scores, 1e-12, 1.0))
-    rows, columns = linear_sum_assignment(cost)
+        return np.zeros(len(class_scores), np.int64)
+    classes = class_scores.argmax(axis=1).astype(np.int64)
+    rows, columns = linear_sum_assignment(-np.log(np.clip(class_scores, 1e-12, 1.0)))
     classes[rows] = columns
-    return classes.astype(np.int64)
+    return classes
 
 
 def assigned_detections(class_scores, class_boxes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -38,7 +37,5 @@ def assigned_detections(class_scores, class_boxes) -> tuple[np.ndarray, np.ndarr
     class_scores = np.asarray(class_scores)
     classes = assign_labels(class_scores)
     rows = np.arange(len(classes))
-    if len(classes) == 0:
-        return np.zeros((0, 4), np.float32), np.zeros((0,), np.float32), classes
-    return (np.asarray(class_boxes)[rows, classes].astype(np.float32), class_scores[rows, classes].astype(np.float32),
-            classes)
+    boxes = np.asarray(class_boxes)[rows, classes]
+    return boxes.astype(np.float32), class_scores[rows, classes].astype(np.float32), classes

@@ -126,6 +126,20 @@ def split_records(records: Sequence[ImageRecord], val_fraction: float, seed: int
     return train, val
 
 
+def epochs_within_budget(remaining_seconds: float, epoch_seconds: float, restart_seconds: float,
+                         epochs_left: int) -> int:
+    """How many more epochs fit in ``remaining_seconds`` when one epoch takes ``epoch_seconds``
+    and restarting training (loading the checkpoint, tracing) ``restart_seconds``."""
+    if epochs_left <= 0:
+        return 0
+    available = remaining_seconds - max(restart_seconds, 0.0)
+    if available <= 0:
+        return 0
+    if epoch_seconds <= 0:
+        return epochs_left
+    return int(max(0, min(epochs_left, math.floor(available / epoch_seconds))))
+
+
 def _finite(value) -> bool:
     return value is not None and math.isfinite(float(value))
 
@@ -242,7 +256,8 @@ class _EpochCommitter:
         seconds = time.perf_counter() - self.epoch_start  # training and validation
         self.state["train_seconds"] = self.state.get("train_seconds", 0.0) + seconds
         if self.options.time_budget_minutes is not None:  # room for another epoch like this one?
-            self.out_of_time = self.state["train_seconds"] + seconds > 60.0 * self.options.time_budget_minutes
+            remaining = 60.0 * self.options.time_budget_minutes - self.state["train_seconds"]
+            self.out_of_time = epochs_within_budget(remaining, seconds, 0.0, epochs_left=1) == 0
         row["seconds"] = round(seconds, 2)
         self.rows.append(row)
 
