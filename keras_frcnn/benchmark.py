@@ -13,6 +13,10 @@ Variants of the full training step and detection (choose with ``--variants``, sk
 head + outputs; the anchor, proposal, NMS, sampling and crop-and-resize ops cannot be compiled and
 run as usual, see ``xla_coverage``), ``*_mixed_s`` under this machine's mixed precision policy
 (``mixed_bfloat16`` on a CPU, ``mixed_float16`` on a GPU) and ``*_mixed_xla_s`` with both.
+``detect_constant_weights_s`` and ``dense_forward_constant_weights_s`` (and their ratio
+``detect_overhead_constant_weights``) run with the convolution kernels as graph constants, as
+``test_frcnn.py`` and ``measure_map.py`` run a model (:class:`keras_frcnn.inference.Detector`);
+they are timed in a fresh process.
 """
 
 from __future__ import annotations
@@ -38,23 +42,17 @@ def _median_seconds(function, runs: int) -> float:
     return statistics.median(times)
 
 
-VARIANTS = ("xla", "mixed", "mixed_xla")
+VARIANTS = ("xla", "mixed", "mixed_xla", "constant_weights")
 XLA_COVERAGE = ("XLA compiles the backbone + RPN head and the RoI head + output layers (forward and backward); "
                 "anchor targets, proposals (top-k, NMS), RoI sampling, crop-and-resize pooling and the losses "
                 "run as ordinary TensorFlow ops")
 
 
-def measure(network: str, im_size: int, runs: int, num_rois: int | None, post_nms_test: int | None,
-            pre_nms_test: int | None, variants=VARIANTS, overrides: dict | None = None) -> dict:
-    """Build a model at default settings (with the given overrides) and time its parts."""
-    import keras
-    import numpy as np
-    import tensorflow as tf
-
+def _config(network: str, im_size: int, num_rois: int | None, post_nms_test: int | None,
+            pre_nms_test: int | None, overrides: dict | None):
+    """The benchmark's config: the defaults for chromosomes, with the options and overrides given."""
     from keras_frcnn.annotations.classes import ClassMap
-    from keras_frcnn.backbones import preprocess
     from keras_frcnn.config import Config
-    from keras_frcnn.model import build_model
 
     changes = {"class_names": ClassMap.chromosomes().names, "network": network, "im_size": im_size,
                "max_size": max(im_size, 1000)}
@@ -63,7 +61,19 @@ def measure(network: str, im_size: int, runs: int, num_rois: int | None, post_nm
         if value is not None:
             changes[key] = value
     changes.update(overrides or {})
-    config = Config.from_dict(changes)
+    return Config.from_dict(changes)
+
+
+def _setup(**setup) -> tuple:
+    """The benchmark's config, model (seed 0) and one image with 46 boxes, as tensors."""
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    from keras_frcnn.model import build_model
+
+    config = _config(**setup)
+    im_size = config.im_size
     keras.utils.set_random_seed(0)
     model = build_model(config, keras.optimizers.Adamax(learning_rate=1e-6))
 
@@ -77,16 +87,76 @@ def measure(network: str, im_size: int, runs: int, num_rois: int | None, post_nm
     boxes[0, :46] = np.concatenate([centres - sizes / 2, centres + sizes / 2], axis=1)
     labels[0, :46] = np.arange(46)
     data = {"images": image, "image_shape": image_shape, "boxes": tf.constant(boxes), "labels": tf.constant(labels)}
+    return config, model, data
 
-    pooled_shape = [model.pooled_size, model.pooled_size, model.features.output.shape[-1]]
 
-    def dense(images, rois: int, training: bool):
-        features = model.features(preprocess(images, model.preprocessing), training=training)
-        hidden = model.rpn_conv(features)
-        rpn = tf.reduce_sum(model.rpn_objectness(hidden)) + tf.reduce_sum(model.rpn_box_deltas(hidden))
-        pooled = tf.zeros([rois] + pooled_shape) + tf.reduce_mean(features)  # same work as pooled RoIs
-        head = model.roi_head(pooled, training=training)
-        return rpn + tf.reduce_sum(model.class_logits(head)) + tf.reduce_sum(model.class_box_deltas(head))
+def _dense_forward(model, images, rois: int, training: bool):
+    """Backbone + RPN head + RoI head on ``rois`` RoIs of the right shape, without the Faster R-CNN machinery."""
+    import tensorflow as tf
+
+    from keras_frcnn.backbones import preprocess
+
+    features = model.features(preprocess(images, model.preprocessing), training=training)
+    hidden = model.rpn_conv(features)
+    rpn = tf.reduce_sum(model.rpn_objectness(hidden)) + tf.reduce_sum(model.rpn_box_deltas(hidden))
+    pooled_shape = [model.pooled_size, model.pooled_size, features.shape[-1]]
+    pooled = tf.zeros([rois] + pooled_shape) + tf.reduce_mean(features)  # same work as pooled RoIs
+    head = model.roi_head(pooled, training=training)
+    return rpn + tf.reduce_sum(model.class_logits(head)) + tf.reduce_sum(model.class_box_deltas(head))
+
+
+def constant_weight_timings(setup: dict, runs: int) -> dict:
+    """``detect_constant_weights_s`` and ``dense_forward_constant_weights_s``: detection as the
+    inference commands run it (:class:`keras_frcnn.inference.Detector` with constant kernels) and
+    the dense forward pass with the same constants. Run in a fresh process (:func:`measure` does):
+    TensorFlow caches oneDNN convolutions by shape alone, so one process's earlier runs with
+    variable kernels would decide which kernel layout these get."""
+    import tensorflow as tf
+
+    from keras_frcnn.inference import Detector, KernelSnapshot
+
+    config, model, data = _setup(**setup)
+    inputs = {"images": data["images"], "image_shape": data["image_shape"]}
+    detector = Detector(model, constant_weights=True)
+    snapshot = KernelSnapshot(model)
+
+    @tf.function
+    def dense_forward():
+        with snapshot.scope():
+            return _dense_forward(model, data["images"], config.post_nms_top_n_test, False)
+
+    return {"dense_forward_constant_weights_s": _median_seconds(dense_forward, runs),
+            "detect_constant_weights_s": _median_seconds(lambda: detector(inputs), runs)}
+
+
+def _in_fresh_process(function, *args):
+    """``function(*args)`` in a new Python process (spawned: nothing of this one's TensorFlow state)."""
+    import multiprocessing
+
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        return pool.apply(function, args)
+
+
+def measure(network: str, im_size: int, runs: int, num_rois: int | None, post_nms_test: int | None,
+            pre_nms_test: int | None, variants=VARIANTS, overrides: dict | None = None) -> dict:
+    """Build a model at default settings (with the given overrides) and time its parts."""
+    import keras
+    import tensorflow as tf
+
+    from keras_frcnn.backbones import preprocess
+    from keras_frcnn.model import build_model
+
+    variants = set(variants)
+    if variants - set(VARIANTS):
+        raise UserError(f"unknown variant(s) {', '.join(sorted(variants - set(VARIANTS)))}; choose from {', '.join(VARIANTS)}")
+    setup = {"network": network, "im_size": im_size, "num_rois": num_rois, "post_nms_test": post_nms_test,
+             "pre_nms_test": pre_nms_test, "overrides": overrides}
+    _config(**setup)  # a bad override fails here, before any process starts
+    # First, before this process builds anything: the fresh process then has the memory to itself.
+    constant = _in_fresh_process(constant_weight_timings, setup, runs) if "constant_weights" in variants else {}
+    config, model, data = _setup(**setup)
+    image = data["images"]
+    image_shape = data["image_shape"]
 
     def train(loss_function, variables):
         """A compiled training step on ``variables`` with an optimizer of its own."""
@@ -101,11 +171,11 @@ def measure(network: str, im_size: int, runs: int, num_rois: int | None, post_nm
         return step
 
     backbone_forward = tf.function(lambda: model.features(preprocess(image, model.preprocessing)))
-    dense_forward = tf.function(lambda: dense(image, config.post_nms_top_n_test, False))
+    dense_forward = tf.function(lambda: _dense_forward(model, image, config.post_nms_top_n_test, False))
     detect = tf.function(lambda: model({"images": image, "image_shape": image_shape}))
     backbone_train = train(lambda: tf.reduce_sum(model.features(preprocess(image, model.preprocessing), training=True)),
                            model.features.trainable_variables)
-    dense_train = train(lambda: dense(image, config.num_rois, True), model.trainable_variables)
+    dense_train = train(lambda: _dense_forward(model, image, config.num_rois, True), model.trainable_variables)
     full_train = tf.function(lambda: model.train_step(data))
 
     timings = {
@@ -116,10 +186,8 @@ def measure(network: str, im_size: int, runs: int, num_rois: int | None, post_nm
         "dense_train_step_s": _median_seconds(dense_train, runs),
         "train_step_s": _median_seconds(full_train, runs),
     }
+    timings.update(constant)
     extra = {}
-    variants = set(variants)
-    if variants - set(VARIANTS):
-        raise UserError(f"unknown variant(s) {', '.join(sorted(variants - set(VARIANTS)))}; choose from {', '.join(VARIANTS)}")
     if "xla" in variants:
         model.set_dense_jit(True)
         timings["train_step_xla_s"] = _median_seconds(tf.function(lambda: model.train_step(data)), runs)
@@ -151,6 +219,9 @@ def measure(network: str, im_size: int, runs: int, num_rois: int | None, post_nm
         "post_nms_top_n_test": config.post_nms_top_n_test, **timings,
         "detect_overhead": round(timings["detect_s"] / timings["dense_forward_s"], 3),
         "train_overhead": round(timings["train_step_s"] / timings["dense_train_step_s"], 3),
+        **({"detect_overhead_constant_weights": round(timings["detect_constant_weights_s"]
+                                                      / timings["dense_forward_constant_weights_s"], 3)}
+           if constant else {}),
         **extra,
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "tensorflow": tf.__version__, "keras": keras.__version__,
@@ -168,7 +239,7 @@ def _main(argv=None) -> int:
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS,
                         help="which variants of the training step and detection to time (default: all)")
     parser.add_argument("--no-variants", action="store_true",
-                        help="skip the XLA and mixed precision timings of the training step and detection")
+                        help="skip the XLA, mixed precision and constant-weights timings")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config field (JSON value), e.g. --set tiny_filters=[32,64,128,256]")
     parser.add_argument("--json", help="also write the result to this file")

@@ -152,29 +152,6 @@ def _numpy(value) -> np.ndarray:
     return np.asarray(tf.convert_to_tensor(value))
 
 
-class _Detector:
-    """The model's inference as one plain ``tf.function`` on this process's devices, for validation.
-
-    ``model.predict_on_batch`` under a strategy splits a batch over the replicas (a replica may get
-    no image) and, under MultiWorkerMirroredStrategy, gathers across workers (the chief validating
-    alone would wait forever). This runs the same ``model.call`` outside any replica context.
-    """
-
-    def __init__(self, model):
-        import tensorflow as tf
-
-        self.model = model
-        self.frcnn_config = model.frcnn_config
-        self.class_names = model.class_names
-        self._call = tf.function(lambda inputs: model(inputs, training=False), reduce_retracing=True)
-
-    def predict_on_batch(self, inputs: dict) -> dict:
-        import tensorflow as tf
-
-        outputs = self._call({key: tf.convert_to_tensor(value) for key, value in inputs.items()})
-        return {key: value.numpy() for key, value in outputs.items()}
-
-
 class _EpochCommitter:
     """Validation mAP, checkpoints, history, plots and the state file at the end of each epoch.
 
@@ -292,10 +269,10 @@ class _EpochCommitter:
         if not self.val_records:
             return {"val_mAP": None, "val_coco_AP": None}
         from keras_frcnn.evaluation import evaluate
-        from keras_frcnn.inference import predict_records
+        from keras_frcnn.inference import Detector, predict_records
 
         if self._detector is None or self._detector.model is not model:
-            self._detector = _Detector(model)
+            self._detector = Detector(model)
         detections = predict_records(self._detector, self.val_records)
         metrics = evaluate(self.val_records, detections, model.class_names)
         voc = metrics["voc"]["mAP"]

@@ -8,18 +8,21 @@ from keras_frcnn.benchmark import main
 def test_speed_benchmark_reports_its_timings_and_ratios(tmp_path, capsys):
     out = tmp_path / "speed.json"
     code = main(["--network", "tiny", "--im-size", "128", "--runs", "1", "--num-rois", "8", "--post-nms-test", "16",
-                 "--pre-nms-test", "64", "--variants", "mixed", "--set", "tiny_filters=[4,4,8,8]",
+                 "--pre-nms-test", "64", "--variants", "mixed", "constant_weights", "--set", "tiny_filters=[4,4,8,8]",
                  "--set", "head_units=16", "--set", "rpn_head_channels=8", "--json", str(out)])
     assert code == 0
     result = json.loads(out.read_text())
     assert result == json.loads(capsys.readouterr().out)
     for key in ("backbone_forward_s", "dense_forward_s", "detect_s", "backbone_train_step_s", "dense_train_step_s",
-                "train_step_s", "train_step_mixed_s", "detect_mixed_s", "peak_rss_mb"):
+                "train_step_s", "train_step_mixed_s", "detect_mixed_s", "dense_forward_constant_weights_s",
+                "detect_constant_weights_s", "peak_rss_mb"):
         assert result[key] > 0, key
-    assert "train_step_xla_s" not in result  # only the chosen variant
+    assert "train_step_xla_s" not in result  # only the chosen variants
     assert result["num_rois"] == 8 and result["post_nms_top_n_test"] == 16 and result["pre_nms_top_n_test"] == 64
     assert result["detect_overhead"] == round(result["detect_s"] / result["dense_forward_s"], 3)
     assert result["train_overhead"] == round(result["train_step_s"] / result["dense_train_step_s"], 3)
+    assert result["detect_overhead_constant_weights"] == round(
+        result["detect_constant_weights_s"] / result["dense_forward_constant_weights_s"], 3)
     assert result["train_speedup_mixed"] == round(result["train_step_s"] / result["train_step_mixed_s"], 3)
 
 

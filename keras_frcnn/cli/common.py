@@ -233,9 +233,11 @@ def predict_in_chunks(
     batches), by :func:`keras_frcnn.inference.predict_records` (the training pipeline, no
     augmentation). Yields ``(index of the chunk's first record, its detections, seconds per image)``;
     an image's time is its batch's time shared out (the first batch includes start-up).
-    Images TensorFlow cannot decode (TIFF) are decoded by OpenCV and handed over as PNG."""
-    from keras_frcnn.inference import predict_records
+    Images TensorFlow cannot decode (TIFF) are decoded by OpenCV and handed over as PNG.
+    The model runs with its convolution kernels as constants (:class:`keras_frcnn.inference.Detector`)."""
+    from keras_frcnn.inference import Detector, predict_records
 
+    detector = Detector(model, constant_weights=True)
     chunk_images = batch_size * max(1, -(-chunk_images // batch_size))
     for start in range(0, len(records), chunk_images):
         chunk = [_tensorflow_readable(record) for record in records[start:start + chunk_images]]
@@ -248,7 +250,7 @@ def predict_in_chunks(
             seconds.extend([(now - clock["last"]) / max(count, 1)] * count)
             clock.update(last=now, done=done)
 
-        yield start, predict_records(model, chunk, batch_size, progress), seconds
+        yield start, predict_records(detector, chunk, batch_size, progress), seconds
 
 
 def _tensorflow_readable(record: ImageRecord) -> ImageRecord:
