@@ -48,12 +48,10 @@ def train_within_budget(run_dir: str, config, args, class_map, train_records, va
     resume = run.exists()
     result = train(run_dir, config=config, options=options, class_map=class_map, train_records=train_records,
                    val_records=val_records, resume=resume, print_fn=lambda line: print(line, file=sys.stderr))
-    with open(run.state, encoding="utf-8") as handle:
-        state = json.load(handle)
     summary = {
-        "epochs": int(state["epoch"]), "iterations": int(state["iterations"]),
-        "train_minutes": round(state.get("train_seconds", 0.0) / 60, 2), "best_epoch": state.get("best_epoch"),
-        "best_val_mAP": state.get("best_val_mAP"), "optimizer": options.optimizer,
+        "epochs": result.epochs, "iterations": result.iterations,
+        "train_minutes": round(result.train_seconds / 60, 2), "best_epoch": result.best_epoch,
+        "best_val_mAP": result.best_val_map, "optimizer": options.optimizer,
         "learning_rate_drops": list(options.lr_drops), "precision": args.precision,
     }
     return run, result.history, summary

@@ -108,6 +108,9 @@ class TrainResult:
     best_epoch: int | None
     best_val_map: float | None
     model: object = None  # the trained keras model (None when nothing was trained)
+    epochs: int = 0  # epochs committed, resumed ones included
+    iterations: int = 0  # optimizer steps taken, resumed ones included
+    train_seconds: float = 0.0  # wall-clock training time, validation and resumed runs included
 
 
 def split_records(records: Sequence[ImageRecord], val_fraction: float, seed: int,
@@ -490,7 +493,8 @@ def _distributed_loop(model, strategy, dataset, options: TrainOptions, committer
 
 def _result(run: RunFolder, history: list[dict], state: dict, model=None) -> TrainResult:
     return TrainResult(run, pd.DataFrame(history, columns=list(HISTORY_COLUMNS)), state.get("best_epoch"),
-                       state.get("best_val_mAP"), model)
+                       state.get("best_val_mAP"), model, epochs=int(state.get("epoch", 0)),
+                       iterations=int(state.get("iterations", 0)), train_seconds=float(state.get("train_seconds", 0.0)))
 
 
 def _load_initial_weights(model, path: str) -> None:

@@ -107,6 +107,9 @@ def test_distributed_loop_matches_fit_and_resumes_across_loops(dataset, tmp_path
         np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=1e-5, err_msg=a.path)
     state = json.loads((tmp_path / "custom" / "state.json").read_text())
     assert state["iterations"] == 4 and state["images_seen"] == 4 and state["epoch"] == 2
+    for result in (fit, custom):  # the result carries the committed state, resumed epochs included
+        assert (result.epochs, result.iterations) == (2, 4)
+    assert custom.train_seconds == pytest.approx(state["train_seconds"]) and custom.train_seconds > 0
     assert set(os.listdir(tmp_path / "custom")) >= {"best.keras", "last.keras", "history.csv", "loss_curve.png", "logs"}
     assert os.listdir(tmp_path / "custom" / "logs" / "train")  # TensorBoard scalars of the custom loop
 
