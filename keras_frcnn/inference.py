@@ -97,11 +97,14 @@ class Detector:
     forever); this runs the same ``model.call`` outside any replica context.
 
     ``constant_weights=True`` copies the convolution kernels into the function as constants: a
-    snapshot taken now, which later training does not reach. TensorFlow's oneDNN convolutions
-    then keep their kernels in the fast blocked layout, where at batch size 1 they otherwise read
-    them in TensorFlow's own layout, which is slower (about 1.5x for VGG16 on a CPU, see
-    ``python -m keras_frcnn.benchmark``). The detections are the same. The inference commands
-    use it; a notebook that trains on after creating one must create a new one.
+    snapshot taken now, which later training does not reach (create a new detector after
+    training more). TensorFlow's oneDNN convolutions then keep their kernels in oneDNN's blocked
+    layout; with variable kernels at batch size 1 they read them in TensorFlow's layout, which
+    is slower on a CPU (detection about 1.3x slower for VGG16, see ``python -m
+    keras_frcnn.benchmark``). The detections are the same. ``test_frcnn.py`` and
+    ``measure_map.py`` run models this way. TensorFlow caches those convolutions by shape alone,
+    so in a process that has already run the same shapes with variable kernels (training, or
+    ``model.detect``) the gain may not appear; the results are the same either way.
     """
 
     def __init__(self, model, constant_weights: bool = False):
@@ -130,6 +133,11 @@ class Detector:
     def predict_on_batch(self, inputs: dict) -> dict:
         """The model's outputs for a batch, as NumPy."""
         return {key: value.numpy() for key, value in self(inputs).items()}
+
+    def detect(self, images, batch_size: int = 1) -> list[dict]:
+        """As :meth:`keras_frcnn.model.FasterRCNN.detect`: one dict of boxes, scores, classes and
+        class names per image (NumPy images or paths)."""
+        return detect_images(self, images, batch_size=batch_size)
 
 
 class KernelSnapshot:

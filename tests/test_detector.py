@@ -64,3 +64,13 @@ def test_a_detector_stands_in_for_the_model(model, tmp_path):
     (found,) = predict_records(Detector(model, constant_weights=True), [record])
     assert found.labels == expected.labels and len(found.labels) > 0
     np.testing.assert_allclose(found.boxes, expected.boxes, atol=1e-3)
+
+
+def test_detect_on_arrays_matches_the_model(model):
+    from model_fixtures import scene
+
+    image = scene([(10, 12, 30, 52, 0), (50, 20, 90, 40, 1)], seed=4).astype(np.uint8)
+    (expected,) = model.detect(image)
+    (found,) = Detector(model, constant_weights=True).detect(image)
+    assert found["class_names"] == expected["class_names"] and len(found["class_names"]) > 0
+    np.testing.assert_allclose(found["scores"], expected["scores"], rtol=1e-5, atol=1e-6)
