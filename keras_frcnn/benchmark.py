@@ -2,7 +2,8 @@
 
     python -m keras_frcnn.benchmark --network vgg16 --im-size 600 --json OUT
 
-Times (median of ``--runs`` after a warm-up, batch 1, seconds): the backbone alone, the *dense*
+Times (median of ``--runs`` rounds after a warm-up, each round timing every part once, so that
+a drift in the machine's speed leaves the ratios alone; batch 1, seconds): the backbone alone, the *dense*
 network (backbone + RPN head + RoI head run on the same number of RoIs, with no anchor, proposal,
 sampling or pooling work), full detection, and the same three for a training step. The overheads
 ``detect_s / dense_forward_s`` and ``train_step_s / dense_train_step_s`` measure everything the
@@ -31,15 +32,20 @@ import time
 from keras_frcnn.errors import UserError, run_cli
 
 
-def _median_seconds(function, runs: int) -> float:
-    function()  # warm-up (traces the graph)
-    function()
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
+def _interleaved_medians(functions: dict, runs: int) -> dict:
+    """Median seconds of each function over ``runs`` rounds, each round timing every function once
+    (after two warm-up calls each, which trace the graphs): when the machine's speed drifts, it
+    slows them all alike, so their ratios hold."""
+    for function in functions.values():
         function()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        function()
+    times: dict = {name: [] for name in functions}
+    for _ in range(runs):
+        for name, function in functions.items():
+            start = time.perf_counter()
+            function()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in times.items()}
 
 
 VARIANTS = ("xla", "mixed", "mixed_xla", "constant_weights")
@@ -125,8 +131,8 @@ def constant_weight_timings(setup: dict, runs: int) -> dict:
         with snapshot.scope():
             return _dense_forward(model, data["images"], config.post_nms_top_n_test, False)
 
-    return {"dense_forward_constant_weights_s": _median_seconds(dense_forward, runs),
-            "detect_constant_weights_s": _median_seconds(lambda: detector(inputs), runs)}
+    return _interleaved_medians({"dense_forward_constant_weights_s": dense_forward,
+                                 "detect_constant_weights_s": lambda: detector(inputs)}, runs)
 
 
 def _in_fresh_process(function, *args):
@@ -178,21 +184,18 @@ def measure(network: str, im_size: int, runs: int, num_rois: int | None, post_nm
     dense_train = train(lambda: _dense_forward(model, image, config.num_rois, True), model.trainable_variables)
     full_train = tf.function(lambda: model.train_step(data))
 
-    timings = {
-        "backbone_forward_s": _median_seconds(backbone_forward, runs),
-        "dense_forward_s": _median_seconds(dense_forward, runs),
-        "detect_s": _median_seconds(detect, runs),
-        "backbone_train_step_s": _median_seconds(backbone_train, runs),
-        "dense_train_step_s": _median_seconds(dense_train, runs),
-        "train_step_s": _median_seconds(full_train, runs),
-    }
+    timings = _interleaved_medians({
+        "backbone_forward_s": backbone_forward, "dense_forward_s": dense_forward, "detect_s": detect,
+        "backbone_train_step_s": backbone_train, "dense_train_step_s": dense_train, "train_step_s": full_train,
+    }, runs)
     timings.update(constant)
     extra = {}
     if "xla" in variants:
         model.set_dense_jit(True)
-        timings["train_step_xla_s"] = _median_seconds(tf.function(lambda: model.train_step(data)), runs)
-        timings["detect_xla_s"] = _median_seconds(
-            tf.function(lambda: model({"images": image, "image_shape": image_shape})), runs)
+        timings.update(_interleaved_medians({
+            "train_step_xla_s": tf.function(lambda: model.train_step(data)),
+            "detect_xla_s": tf.function(lambda: model({"images": image, "image_shape": image_shape})),
+        }, runs))
         extra["xla_coverage"] = XLA_COVERAGE
     if variants & {"mixed", "mixed_xla"}:
         from keras_frcnn.distribute import dtype_policy, mixed_precision_policy
@@ -202,12 +205,14 @@ def measure(network: str, im_size: int, runs: int, num_rois: int | None, post_nm
         with dtype_policy(policy):
             mixed = build_model(config, keras.optimizers.Adamax(learning_rate=1e-6))
         if "mixed" in variants:
-            timings["train_step_mixed_s"] = _median_seconds(tf.function(lambda: mixed.train_step(data)), runs)
-            timings["detect_mixed_s"] = _median_seconds(
-                tf.function(lambda: mixed({"images": image, "image_shape": image_shape})), runs)
+            timings.update(_interleaved_medians({
+                "train_step_mixed_s": tf.function(lambda: mixed.train_step(data)),
+                "detect_mixed_s": tf.function(lambda: mixed({"images": image, "image_shape": image_shape})),
+            }, runs))
         if "mixed_xla" in variants:
             mixed.set_dense_jit(True)
-            timings["train_step_mixed_xla_s"] = _median_seconds(tf.function(lambda: mixed.train_step(data)), runs)
+            timings.update(_interleaved_medians(
+                {"train_step_mixed_xla_s": tf.function(lambda: mixed.train_step(data))}, runs))
         extra["mixed_policy"] = policy
     timings = {k: round(v, 4) for k, v in timings.items()}
     for variant in VARIANTS:

@@ -1,6 +1,8 @@
 """The speed benchmark's JSON: every documented key, overheads as the ratios of its own timings."""
 
 import json
+import sys
+from pathlib import Path
 
 from keras_frcnn.benchmark import main
 
@@ -30,3 +32,22 @@ def test_unknown_override_is_one_clear_line(capsys):
     assert main(["--network", "tiny", "--set", "anchor_scale=[8]"]) == 2
     err = capsys.readouterr().err.strip()
     assert "unknown config keys: anchor_scale" in err and len(err.splitlines()) == 1
+
+
+
+def test_keras_frcnn_comparison_takes_medians_over_runs():
+    benchmarks = str(Path(__file__).resolve().parents[1] / "benchmarks")
+    sys.path.insert(0, benchmarks)
+    try:
+        from speed_vs_keras_frcnn import TIMINGS, summarise
+    finally:
+        sys.path.remove(benchmarks)
+
+    runs = [{key: value for key in TIMINGS} | {"overrides": {}} for value in (1.0, 3.0, 2.0)]
+    runs[0]["detect_constant_weights_s"] = 1.5  # 1.5, 3.0, 2.0: still the median 2.0
+    runs[2]["detect_constant_weights_s"] = 1.4  # 1.5, 3.0, 1.4: the median 1.5
+    result = summarise("vgg16", runs)
+    assert result["medians"]["train_step_s"] == 2.0 and result["medians"]["detect_constant_weights_s"] == 1.5
+    assert result["speedup_over_keras_frcnn"] == {"train": 4.55, "detect": 1.05, "detect_constant_weights": 1.4}
+    assert result["detect_overhead"] == 1.0 and result["detect_overhead_constant_weights"] == 0.75
+    assert [run["train_step_s"] for run in result["runs"]] == [1.0, 3.0, 2.0]
