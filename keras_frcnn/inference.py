@@ -100,7 +100,7 @@ class Detector:
     snapshot taken now, which later training does not reach (create a new detector after
     training more). TensorFlow's oneDNN convolutions then keep their kernels in oneDNN's blocked
     layout; with variable kernels at batch size 1 they read them in TensorFlow's layout, which
-    is slower on a CPU (detection about 1.3x slower for VGG16, see ``python -m
+    is slower on a CPU (VGG16 detection takes about 1.25x as long, see ``python -m
     keras_frcnn.benchmark``). The detections are the same. ``test_frcnn.py`` and
     ``measure_map.py`` run models this way. TensorFlow caches those convolutions by shape alone,
     so in a process that has already run the same shapes with variable kernels (training, or
@@ -162,6 +162,7 @@ class KernelSnapshot:
         self.values = [kernel.numpy() for kernel in self.kernels]
 
     def scope(self):
+        """A ``keras.StatelessScope`` in which the model reads the snapshot as constants (enter it while tracing)."""
         import keras
         import tensorflow as tf
 

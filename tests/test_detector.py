@@ -6,7 +6,7 @@ import pytest
 
 from keras_frcnn.inference import Detector, KernelSnapshot, predict_records
 from keras_frcnn.model import build_model
-from model_fixtures import batch, tiny_config, two_scenes
+from model_fixtures import batch, scene, tiny_config, two_scenes
 
 
 @pytest.fixture()
@@ -55,7 +55,6 @@ def test_a_detector_stands_in_for_the_model(model, tmp_path):
     import cv2
 
     from keras_frcnn.annotations.records import ImageRecord
-    from model_fixtures import scene
 
     path = tmp_path / "one.png"
     cv2.imwrite(str(path), scene([(10, 12, 30, 52, 0)], seed=3).astype(np.uint8))
@@ -67,8 +66,6 @@ def test_a_detector_stands_in_for_the_model(model, tmp_path):
 
 
 def test_detect_on_arrays_matches_the_model(model):
-    from model_fixtures import scene
-
     image = scene([(10, 12, 30, 52, 0), (50, 20, 90, 40, 1)], seed=4).astype(np.uint8)
     (expected,) = model.detect(image)
     (found,) = Detector(model, constant_weights=True).detect(image)
