@@ -17,11 +17,15 @@ install: $(VENV)/.installed
 demo: install
 	$(PY) -m keras_frcnn.demo --output $(DEMO_DIR)
 
+# Two pytest workers (pytest-xdist): many tests wait on subprocesses or trace graphs on one
+# thread, so two processes share the 2 cores the suite is sized for. WORKERS=0 runs it serially.
+WORKERS ?= 2
+
 test: install
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(WORKERS)
 
 test-fast: install
-	$(PY) -m pytest -q -m "not slow"
+	$(PY) -m pytest -q -n $(WORKERS) -m "not slow"
 
 clean:
 	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache build *.egg-info
