@@ -96,12 +96,11 @@ def machine() -> dict:
 
 def emit(result: dict, path: str | None) -> None:
     """Print ``result`` as JSON (and write it to ``path``)."""
-    text = json.dumps(result, indent=2)
-    print(text)
+    print(json.dumps(result, indent=2))
     if path:
-        from keras_frcnn.atomic import write_text
+        from keras_frcnn.atomic import write_json
 
-        write_text(path, text + "\n")
+        write_json(path, result)
 
 
 def rounded(value, digits: int = 4):

@@ -17,6 +17,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from a checkout
 
 from keras_frcnn.annotations.classes import chromosome_labels
+from keras_frcnn.atomic import write_json
 from keras_frcnn.annotations.records import ImageRecord
 from keras_frcnn.detections import Detections
 from keras_frcnn.evaluation import confusion_summary, evaluate, evaluate_coco, evaluate_voc
@@ -93,11 +94,9 @@ def main(argv=None) -> int:
         "mAP_voc": round(voc["mAP"], 4),
         "AP_coco": round(coco["AP"], 4),
     }
-    text = json.dumps(report, indent=2)
-    print(text)
+    print(json.dumps(report, indent=2))
     if args.output:
-        with open(args.output, "w", encoding="utf-8") as handle:
-            handle.write(text + "\n")
+        write_json(args.output, report)
     return 0
 
 

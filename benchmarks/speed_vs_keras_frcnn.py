@@ -22,6 +22,10 @@ import sys
 import tempfile
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)  # run from a checkout
+
+from keras_frcnn.atomic import write_json  # noqa: E402
+
 KERAS_FRCNN_SECONDS = {"vgg16": {"train": 9.1, "detect": 2.1}, "resnet50": {"train": 3.6, "detect": 3.5}}
 TARGETS = {"train": 2.2, "detect": 1.5}
 TIMINGS = ("backbone_forward_s", "dense_forward_s", "detect_s", "dense_forward_constant_weights_s",
@@ -81,11 +85,10 @@ def main(argv=None) -> int:
         print(f"run {repeat + 1}/{args.repeats}: train {runs[-1]['train_step_s']:.2f} s, "
               f"detect {runs[-1]['detect_s']:.2f} s, constant weights {runs[-1]['detect_constant_weights_s']:.2f} s",
               file=sys.stderr)
-    text = json.dumps(summarise(args.network, runs), indent=2)
-    print(text)
+    result = summarise(args.network, runs)
+    print(json.dumps(result, indent=2))
     if args.json:
-        with open(args.json, "w", encoding="utf-8") as handle:
-            handle.write(text + "\n")
+        write_json(args.json, result)
     return 0
 
 

@@ -29,6 +29,7 @@ import statistics
 import sys
 import time
 
+from keras_frcnn.atomic import write_json
 from keras_frcnn.errors import UserError, run_cli
 
 
@@ -119,12 +120,12 @@ def constant_weight_timings(setup: dict, runs: int) -> dict:
     variable kernels would decide which kernel layout these get."""
     import tensorflow as tf
 
-    from keras_frcnn.inference import Detector, KernelSnapshot
+    from keras_frcnn.inference import Detector
 
     config, model, data = _setup(**setup)
     inputs = {"images": data["images"], "image_shape": data["image_shape"]}
     detector = Detector(model, constant_weights=True)
-    snapshot = KernelSnapshot(model)
+    snapshot = detector.snapshot  # the same constants for the dense pass
 
     @tf.function
     def dense_forward():
@@ -262,11 +263,9 @@ def _main(argv=None) -> int:
             overrides[key.strip()] = text
     result = measure(args.network, args.im_size, args.runs, args.num_rois, args.post_nms_test, args.pre_nms_test,
                      variants=() if args.no_variants else args.variants, overrides=overrides)
-    text = json.dumps(result, indent=2)
-    print(text)
+    print(json.dumps(result, indent=2))
     if args.json:
-        with open(args.json, "w", encoding="utf-8") as handle:
-            handle.write(text + "\n")
+        write_json(args.json, result)
     return 0
 
 

@@ -113,8 +113,8 @@ class Detector:
         self.model = model
         self.frcnn_config = model.frcnn_config
         self.class_names = model.class_names
-        self.constant_weights = bool(constant_weights)
-        snapshot = KernelSnapshot(model) if constant_weights else None
+        self.snapshot = KernelSnapshot(model) if constant_weights else None  # None: variable kernels
+        snapshot = self.snapshot
 
         def call(inputs):
             if snapshot is None:
