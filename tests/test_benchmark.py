@@ -34,7 +34,6 @@ def test_unknown_override_is_one_clear_line(capsys):
     assert "unknown config keys: anchor_scale" in err and len(err.splitlines()) == 1
 
 
-
 def test_keras_frcnn_comparison_takes_medians_over_runs():
     benchmarks = str(Path(__file__).resolve().parents[1] / "benchmarks")
     sys.path.insert(0, benchmarks)
@@ -44,8 +43,8 @@ def test_keras_frcnn_comparison_takes_medians_over_runs():
         sys.path.remove(benchmarks)
 
     runs = [{key: value for key in TIMINGS} | {"overrides": {}} for value in (1.0, 3.0, 2.0)]
-    runs[0]["detect_constant_weights_s"] = 1.5  # 1.5, 3.0, 2.0: still the median 2.0
-    runs[2]["detect_constant_weights_s"] = 1.4  # 1.5, 3.0, 1.4: the median 1.5
+    runs[0]["detect_constant_weights_s"] = 1.5
+    runs[2]["detect_constant_weights_s"] = 1.4  # 1.5, 3.0, 1.4 over the runs: the median is 1.5
     result = summarise("vgg16", runs)
     assert result["medians"]["train_step_s"] == 2.0 and result["medians"]["detect_constant_weights_s"] == 1.5
     assert result["speedup_over_keras_frcnn"] == {"train": 4.55, "detect": 1.05, "detect_constant_weights": 1.4}
