@@ -15,7 +15,7 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 install: $(VENV)/.installed
 
 demo: install
-	$(PY) -m keras_frcnn.demo --output $(DEMO_DIR)
+	$(PY) -m keras_frcnn.cli.demo --output $(DEMO_DIR)
 
 # Two pytest workers (pytest-xdist): many tests wait on subprocesses or trace graphs on one
 # thread, so two processes share the 2 cores the suite is sized for. WORKERS=0 runs it serially.

@@ -2,7 +2,7 @@
 
 import sys
 
-from keras_frcnn.export import main
+from keras_frcnn.cli.export import main
 
 if __name__ == "__main__":
     sys.exit(main())

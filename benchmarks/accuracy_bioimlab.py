@@ -43,7 +43,9 @@ def _main(argv=None) -> int:
 
         raise UserError(f"{args.data}: no such folder; pass --data with the BioImLab LabelMe JSON files "
                         "(e.g. ../shared/data/bioimlab/json)")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from keras_frcnn.cli.tensorflow_start import start_tensorflow
+
+    start_tensorflow()
 
     from keras_frcnn.anchor_fit import anchor_coverage, suggest_anchors
     from keras_frcnn.annotations import read_annotations

@@ -34,16 +34,19 @@ def add_arguments(parser: argparse.ArgumentParser, output: str) -> None:
     parser.add_argument("--json", help="also write the result here")
 
 
-def train_within_budget(run_dir: str, config, args, class_map, train_records, val_records) -> tuple:
-    """Train (or resume) ``run_dir`` with Adamax until ``args.budget_minutes`` is spent (learning
-    rate drops at ``args.lr_drop_at``); returns the run folder, the history and a summary (epochs,
-    iterations, minutes, best epoch)."""
+def train_within_budget(run_dir: str, config, args, class_map, train_records, val_records, *,
+                        budget_minutes: float | None = None, init_from: str | None = None) -> tuple:
+    """Train (or resume) ``run_dir`` with Adamax until ``budget_minutes`` (default
+    ``args.budget_minutes``) is spent (learning rate drops at ``args.lr_drop_at``), starting from
+    ``init_from``'s weights where they match; returns the run folder, the history and a summary
+    (epochs, iterations, minutes, best epoch)."""
     from keras_frcnn.runs import RunFolder
     from keras_frcnn.training import TrainOptions, train
 
+    budget_minutes = args.budget_minutes if budget_minutes is None else budget_minutes
     options = TrainOptions(num_epochs=100_000, epoch_length=args.epoch_length, verbose=0,  # the budget stops it
-                           time_budget_minutes=args.budget_minutes, mixed_precision=args.precision == "mixed",
-                           optimizer="adamax", lr_drops=tuple(args.lr_drop_at))
+                           time_budget_minutes=budget_minutes, mixed_precision=args.precision == "mixed",
+                           optimizer="adamax", lr_drops=tuple(args.lr_drop_at), init_from=init_from)
     run = RunFolder(run_dir)
     resume = run.exists()
     result = train(run_dir, config=config, options=options, class_map=class_map, train_records=train_records,
@@ -53,6 +56,7 @@ def train_within_budget(run_dir: str, config, args, class_map, train_records, va
         "train_minutes": round(result.train_seconds / 60, 2), "best_epoch": result.best_epoch,
         "best_val_mAP": result.best_val_map, "optimizer": options.optimizer,
         "learning_rate_drops": list(options.lr_drops), "precision": args.precision,
+        "budget_minutes": budget_minutes, "init_from": init_from,
     }
     return run, result.history, summary
 
@@ -80,6 +84,7 @@ def model_summary(config, **extra) -> dict:
     return {"network": config.network, "tiny_filters": list(config.tiny_filters), "im_size": config.im_size,
             "max_size": config.max_size, "anchor_scales": list(config.anchor_scales),
             "anchor_ratios": list(config.anchor_ratios), "num_rois": config.num_rois, "weights": config.weights,
+            "roi_box_features": config.roi_box_features,
             **extra}
 
 
@@ -88,8 +93,10 @@ def machine() -> dict:
     import keras
     import tensorflow as tf
 
+    from keras_frcnn.cpu import describe_cpu
+
     return {"date": datetime.date.today().isoformat(), "cpu_count": os.cpu_count(), "machine": platform.machine(),
-            "processor": platform.processor() or platform.machine(),
+            "cpu": describe_cpu(),
             "gpus": len(tf.config.list_physical_devices("GPU")), "tensorflow": tf.__version__,
             "keras": keras.__version__}
 

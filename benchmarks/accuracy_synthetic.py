@@ -59,7 +59,9 @@ def _main(argv=None) -> int:
         parser.error("--train-images must exceed --val-images, and both --val-images and --test-images be >= 1")
     if args.test_seed == args.seed:
         parser.error("--test-seed must differ from --seed (the test images must be new)")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from keras_frcnn.cli.tensorflow_start import start_tensorflow
+
+    start_tensorflow()
 
     from keras_frcnn.annotations import read_annotations
     from keras_frcnn.annotations.classes import ClassMap

@@ -1,4 +1,4 @@
-"""The speed comparison with keras-frcnn: ``python -m keras_frcnn.benchmark`` at keras-frcnn's
+"""The speed comparison with keras-frcnn: ``python -m keras_frcnn.cli.benchmark`` at keras-frcnn's
 settings (600 px, batch 1, 32 RoIs per training image, 300 proposals at test), repeated in fresh
 processes, with the median of each timing and the speed-ups over keras-frcnn's published times.
 
@@ -33,10 +33,10 @@ TIMINGS = ("backbone_forward_s", "dense_forward_s", "detect_s", "dense_forward_c
 
 
 def one_run(network: str, settings: list[str]) -> dict:
-    """One ``keras_frcnn.benchmark`` run in a fresh process (its JSON)."""
+    """One ``keras_frcnn.cli.benchmark`` run in a fresh process (its JSON)."""
     with tempfile.TemporaryDirectory() as folder:
         path = os.path.join(folder, "speed.json")
-        command = [sys.executable, "-m", "keras_frcnn.benchmark", "--network", network, "--im-size", "600",
+        command = [sys.executable, "-m", "keras_frcnn.cli.benchmark", "--network", network, "--im-size", "600",
                    "--num-rois", "32", "--post-nms-test", "300", "--variants", "constant_weights", "--json", path]
         for setting in settings:
             command += ["--set", setting]

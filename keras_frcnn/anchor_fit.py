@@ -61,6 +61,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from keras_frcnn.annotations.records import ImageRecord
+from keras_frcnn.backbones import backbone_stride
 from keras_frcnn.config import Config
 from keras_frcnn.errors import UserError
 from keras_frcnn.geometry import base_anchors, resized_shape, transform_subgroup
@@ -68,7 +69,9 @@ from keras_frcnn.iou import pairwise_iou
 
 # How the feature-map size follows from the (resized) image side, per backbone.
 GRID_RULES = {"vgg16": "floor", "tiny": "floor", "resnet50": "ceil"}
-WARN_UNCOVERED = 0.01  # warning() fires above this uncovered fraction
+WARN_UNCOVERED = 0.01  # warning() fires above this uncovered fraction ...
+IMPROVABLE_BY = 0.05  # ... when fitted anchors would cover at least this much more (else note()) ...
+GRID_CEILING_WARN = 0.5  # ... or when no anchor shape can cover even this fraction at this image size
 _WORST = 10  # worst boxes kept in the report
 
 ImageSizes = Mapping[str, tuple[int, int]] | Sequence[tuple[int, int]]
@@ -353,10 +356,18 @@ class AnchorCoverage:
         w, h = self.box_sizes[uncovered[np.argmin(areas)]]
         return float(w), float(h)
 
+    def _near_best(self) -> bool:
+        """Whether the fitted anchors (when computed) would cover less than IMPROVABLE_BY more, on a
+        grid where some anchor shape can cover at least GRID_CEILING_WARN of the boxes."""
+        return (self.suggested is not None and self.ceiling >= GRID_CEILING_WARN
+                and (self.suggested_coverage or 0.0) - self.fraction_covered < IMPROVABLE_BY)
+
     def warning(self) -> str | None:
-        """One line when more than 1 % of the boxes are uncovered, else None."""
+        """One line when more than 1 % of the boxes are uncovered and either the anchors can do
+        better (fitted anchors cover IMPROVABLE_BY more, or none were fitted) or the image size
+        leaves most boxes uncoverable (below GRID_CEILING_WARN), else None."""
         missed = self.num_boxes - self.num_covered
-        if missed <= WARN_UNCOVERED * self.num_boxes:
+        if missed <= WARN_UNCOVERED * self.num_boxes or self._near_best():
             return None
         w, h = self.smallest_uncovered()
         counted = f"{missed} of {self.num_boxes}"
@@ -379,6 +390,23 @@ class AnchorCoverage:
             )
         return text
 
+    def note(self) -> str | None:
+        """One line when more than 1 % of the boxes are uncovered although the anchors are near the
+        best fitted ones: what limits them is the grid (thin or small boxes at this stride), not the
+        anchors; else None."""
+        missed = self.num_boxes - self.num_covered
+        if missed <= WARN_UNCOVERED * self.num_boxes or not self._near_best():
+            return None
+        w, h = self.smallest_uncovered()
+        return (
+            f"{100.0 * missed / self.num_boxes:.1f}% of ground-truth boxes have no anchor with IoU >= {self.iou:g} "
+            f"(smallest uncovered {w:.0f}x{h:.0f} px); "
+            f"the anchors are near the best for this image size (fitted ones cover "
+            f"{100.0 * self.suggested_coverage:.1f}%, any shape at most {100.0 * self.ceiling:.1f}% on the "
+            f"stride-{self.stride} grid), and the RPN still gives every box its best anchor; a larger --im-size "
+            f"covers more, at a higher cost"
+        )
+
     def summary(self) -> str:
         """A few lines for a terminal."""
         lines = [
@@ -398,9 +426,11 @@ class AnchorCoverage:
                 f"  {item.path} box {item.index}{view}: {item.width:.0f}x{item.height:.0f} px, "
                 f"best IoU {item.best_iou:.3f} ({anchor})"
             )
-        warning = self.warning()
+        warning, note = self.warning(), self.note()
         if warning:
             lines.append("warning: " + warning)
+        if note:
+            lines.append("note: " + note)
         return "\n".join(lines)
 
 
@@ -433,7 +463,7 @@ def anchor_coverage(
         raise UserError(f"iou must be in (0, 1], got {iou}")
     views = _check_views(augmentation_views(config) if transforms is None else transforms)
     data = _collect(records, config, max_images, seed, image_sizes, views)
-    stride = int(config.feature_stride)
+    stride = backbone_stride(config)
     shapes = base_anchors(config.anchor_scales, config.anchor_ratios)
     per_shape = _best_iou_per_shape(data.boxes, data.image_hw, shapes, stride, config.network,
                                     config.rpn_allowed_border)
@@ -519,7 +549,7 @@ def _suggest(data: _Boxes, config: Config, *, iou: float, n_scales: int, n_ratio
     start_s = sorted({_round_scale(v) for v in _mid_quantiles(scale, n_scales)})
     start_r = sorted({_round_ratio(v) for v in np.exp(_mid_quantiles(np.log(ratio), n_ratios))})
     # Candidates also span the best shapes for each box's offset from the grid (often larger).
-    _, best = _ceiling_iou(data.boxes, data.image_hw, config.feature_stride, config.network)
+    _, best = _ceiling_iou(data.boxes, data.image_hw, backbone_stride(config), config.network)
     best = best[(best[:, 0] > 0) & (best[:, 1] > 0)]
     all_s = np.concatenate([scale, np.sqrt(best[:, 0] * best[:, 1])])
     all_r = np.concatenate([ratio, best[:, 1] / best[:, 0]])
@@ -527,7 +557,7 @@ def _suggest(data: _Boxes, config: Config, *, iou: float, n_scales: int, n_ratio
     pool_r = sorted(set(start_r) | {_round_ratio(v) for v in _ladder(all_r, 2.0**0.5)})
 
     shapes = base_anchors(pool_s, pool_r)  # scale-major: [S * R]
-    per_shape = _best_iou_per_shape(data.boxes, data.image_hw, shapes, int(config.feature_stride),
+    per_shape = _best_iou_per_shape(data.boxes, data.image_hw, shapes, backbone_stride(config),
                                     config.network, config.rpn_allowed_border)
     hit = (per_shape >= iou).reshape(len(data.boxes), len(pool_s), len(pool_r))  # [N, S, R]
     num = max(1, len(data.boxes))

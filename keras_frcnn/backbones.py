@@ -11,6 +11,8 @@ Inputs are RGB pixels in [0, 255]; each backbone applies its own preprocessing
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import os
 from dataclasses import dataclass
 
@@ -20,17 +22,36 @@ from keras import layers, ops
 from keras_frcnn.config import Config
 from keras_frcnn.errors import UserError
 
-FEATURE_STRIDE = 16
-
 
 @dataclass
 class Backbone:
     """The two trainable parts a backbone contributes to Faster R-CNN."""
 
-    features: keras.Model  # image [B, H, W, 3] -> feature map [B, H/16, W/16, C]
+    features: keras.Model  # image [B, H, W, 3] -> feature map [B, H/stride, W/stride, C]
     head: keras.Model  # pooled RoIs [N, p, p, C] -> RoI features [N, D]
     pooled_size: int  # spatial size the head expects from RoI pooling
     preprocessing: str  # "caffe" (BGR, mean subtracted) or "unit" (scaled to [-1, 1])
+    stride: int = 0  # input pixels per feature cell, measured from ``features`` (build_backbone sets it)
+
+
+def output_stride(features: keras.Model, probe: int = 256) -> int:
+    """Input pixels per feature-map cell, from the output shape ``features`` gives a ``probe``-pixel
+    square image."""
+    height = features.compute_output_shape((1, probe, probe, 3))[1]
+    if not height or probe % height:
+        raise ValueError(f"{features.name}: a {probe}-pixel input gives {height} feature rows, not a whole stride")
+    return probe // height
+
+
+@functools.lru_cache(maxsize=8)
+def _stride_of(network: str, tiny_filters: tuple[int, ...]) -> int:
+    config = Config(network=network, tiny_filters=tiny_filters, class_names=("object",))
+    return output_stride(_BUILDERS[network](config).features)
+
+
+def backbone_stride(config: Config) -> int:
+    """The feature stride of ``config``'s backbone (built once per process, without weights)."""
+    return _stride_of(config.network, tuple(config.tiny_filters))
 
 
 def preprocess(images, mode: str):
@@ -43,8 +64,8 @@ def preprocess(images, mode: str):
 
 def build_backbone(config: Config) -> Backbone:
     """Build the configured backbone, load its weights and freeze what the config says."""
-    builders = {"vgg16": _vgg16, "resnet50": _resnet50, "tiny": _tiny}
-    backbone = builders[config.network](config)
+    backbone = _BUILDERS[config.network](config)
+    backbone = dataclasses.replace(backbone, stride=output_stride(backbone.features))
     _freeze_early_blocks(backbone.features, config)
     if _batchnorm_frozen(config):
         for layer in backbone.features.layers + backbone.head.layers:
@@ -146,3 +167,6 @@ def _freeze_early_blocks(features: keras.Model, config: Config) -> None:
     for layer in features.layers:
         if layer.name.startswith(frozen):
             layer.trainable = False
+
+
+_BUILDERS = {"vgg16": _vgg16, "resnet50": _resnet50, "tiny": _tiny}

@@ -1,6 +1,6 @@
 """Speed benchmark: what the full model costs beyond its unavoidable dense layers.
 
-    python -m keras_frcnn.benchmark --network vgg16 --im-size 600 --json OUT
+    python -m keras_frcnn.cli.benchmark --network vgg16 --im-size 600 --json OUT
 
 Times (median of ``--runs`` rounds after a warm-up, each round timing every part once, so that
 a drift in the machine's speed leaves the ratios alone; batch 1, seconds): the backbone alone, the *dense*
@@ -22,15 +22,12 @@ they are timed in a fresh process.
 
 from __future__ import annotations
 
-import argparse
-import json
 import resource
 import statistics
-import sys
 import time
 
-from keras_frcnn.atomic import write_json
-from keras_frcnn.errors import UserError, run_cli
+from keras_frcnn.cpu import describe_cpu
+from keras_frcnn.errors import UserError
 
 
 def _interleaved_medians(functions: dict, runs: int) -> dict:
@@ -136,6 +133,34 @@ def constant_weight_timings(setup: dict, runs: int) -> dict:
                                  "detect_constant_weights_s": lambda: detector(inputs)}, runs)
 
 
+PHASES = ("train", "detect")
+
+
+def phase_peak_rss(setup: dict, phase: str, steps: int = 3) -> float:
+    """Peak resident memory (MB) of this process after building the model and running ``steps``
+    training steps (``train``: the model's own step, with gradients and optimizer slots) or
+    detections (``detect``: as ``test_frcnn.py`` runs a model, constant kernels). Meant for a fresh
+    process (:func:`measure` runs each phase in its own), so the peak is that phase's alone."""
+    import tensorflow as tf
+
+    from keras_frcnn.inference import Detector
+
+    if phase not in PHASES:
+        raise ValueError(f"phase must be one of {PHASES}, got {phase!r}")
+    _, model, data = _setup(**setup)
+    if phase == "train":
+        step = tf.function(lambda: model.train_step(data))
+    else:
+        detector = Detector(model, constant_weights=True)
+        inputs = {"images": data["images"], "image_shape": data["image_shape"]}
+
+        def step():
+            return detector(inputs)
+    for _ in range(steps):
+        step()
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
 def _in_fresh_process(function, *args):
     """``function(*args)`` in a new Python process (spawned: nothing of this one's TensorFlow state)."""
     import multiprocessing
@@ -159,7 +184,8 @@ def measure(network: str, im_size: int, runs: int, num_rois: int | None, post_nm
     setup = {"network": network, "im_size": im_size, "num_rois": num_rois, "post_nms_test": post_nms_test,
              "pre_nms_test": pre_nms_test, "overrides": overrides}
     _config(**setup)  # a bad override fails here, before any process starts
-    # First, before this process builds anything: the fresh process then has the memory to itself.
+    # First, before this process builds anything: each fresh process then has the memory to itself.
+    memory = {f"{phase}_peak_rss_mb": _in_fresh_process(phase_peak_rss, setup, phase) for phase in PHASES}
     constant = _in_fresh_process(constant_weight_timings, setup, runs) if "constant_weights" in variants else {}
     config, model, data = _setup(**setup)
     image = data["images"]
@@ -229,49 +255,7 @@ def measure(network: str, im_size: int, runs: int, num_rois: int | None, post_nm
                                                       / timings["dense_forward_constant_weights_s"], 3)}
            if constant else {}),
         **extra,
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-        "tensorflow": tf.__version__, "keras": keras.__version__,
+        **memory,  # each phase alone, in a fresh process
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),  # this whole run
+        "tensorflow": tf.__version__, "keras": keras.__version__, "cpu": describe_cpu(),
     }
-
-
-def _main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m keras_frcnn.benchmark", description=__doc__.splitlines()[0])
-    parser.add_argument("--network", choices=("vgg16", "resnet50", "tiny"), default="vgg16")
-    parser.add_argument("--im-size", type=int, default=600)
-    parser.add_argument("--runs", type=int, default=5, help="timed runs per measurement (median)")
-    parser.add_argument("--num-rois", type=int, help="RoIs per image in training (default: config)")
-    parser.add_argument("--post-nms-test", type=int, help="proposals kept at test time (default: config)")
-    parser.add_argument("--pre-nms-test", type=int, help="proposals before NMS at test time (default: config)")
-    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS,
-                        help="which variants of the training step and detection to time (default: all)")
-    parser.add_argument("--no-variants", action="store_true",
-                        help="skip the XLA, mixed precision and constant-weights timings")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a config field (JSON value), e.g. --set tiny_filters=[32,64,128,256]")
-    parser.add_argument("--json", help="also write the result to this file")
-    args = parser.parse_args(argv)
-    if args.runs < 1 or args.im_size < 32:
-        parser.error("--runs must be >= 1 and --im-size >= 32")
-    overrides = {}
-    for item in args.set:
-        key, sep, text = item.partition("=")
-        if not sep:
-            parser.error(f"--set {item}: expected KEY=VALUE")
-        try:
-            overrides[key.strip()] = json.loads(text)
-        except json.JSONDecodeError:
-            overrides[key.strip()] = text
-    result = measure(args.network, args.im_size, args.runs, args.num_rois, args.post_nms_test, args.pre_nms_test,
-                     variants=() if args.no_variants else args.variants, overrides=overrides)
-    print(json.dumps(result, indent=2))
-    if args.json:
-        write_json(args.json, result)
-    return 0
-
-
-def main(argv=None) -> int:
-    return run_cli(_main, argv)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

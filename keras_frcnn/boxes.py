@@ -105,3 +105,21 @@ class BoxCoder:
         w = tf.exp(dw) * wa
         h = tf.exp(dh) * ha
         return tf.stack([cx - 0.5 * w, cy - 0.5 * h, cx + 0.5 * w, cy + 0.5 * h], axis=-1)
+
+
+def box_feature_names(kind: str) -> tuple[str, ...]:
+    """The columns :func:`box_features` gives for ``kind`` (``Config.roi_box_features``)."""
+    return {"none": (), "size": ("width", "height"),
+            "size_position": ("width", "height", "centre_x", "centre_y")}[kind]
+
+
+def box_features(boxes: tf.Tensor, image_shape: tf.Tensor, kind: str) -> tf.Tensor:
+    """Boxes [B, R, 4] of images of ``image_shape`` [B, 2] (height, width) -> their size (and centre)
+    as fractions of the image, [B, R, k] float32, columns as :func:`box_feature_names`."""
+    boxes = tf.cast(boxes, tf.float32)
+    shape = tf.cast(image_shape, tf.float32)
+    height, width = shape[:, None, 0], shape[:, None, 1]
+    x_centre, y_centre, box_width, box_height = _centre_size(boxes)
+    columns = {"width": box_width / width, "height": box_height / height,
+               "centre_x": x_centre / width, "centre_y": y_centre / height}
+    return tf.stack([columns[name] for name in box_feature_names(kind)], axis=-1)

@@ -18,11 +18,13 @@ A study is a folder::
 Rerunning the same command resumes unfinished runs and skips finished ones (their metrics are
 reused while best.keras and the evaluation set are unchanged). Every file is written atomically.
 
-A wall-clock budget (``budget_minutes``) is split evenly across the runs. A run trains at least
-one epoch; after that it continues only with as many epochs as its remaining share is expected
-to hold (the last epoch's time plus the measured cost of restarting training), so a run may
-stop before ``num_epochs``: it is then "cut by the budget" (rerun without the budget, or with a
-larger one, to continue it). Evaluation time is not counted against the budget.
+A wall-clock budget (``budget_minutes``) is split evenly across the runs: each run trains once,
+with its share as :func:`~keras_frcnn.training.train`'s own time budget (validation included),
+which stops it after the last epoch that fits; so a run may stop before ``num_epochs``: it is
+then "cut by the budget" (rerun without the budget, or with a larger one, to continue it).
+Because the share is the run's budget, the learning-rate schedule (``--lr-drop-at``, a fraction
+of the budget) of a study stopped and resumed with a larger budget is the one an uninterrupted
+study with that budget would follow. Evaluation time is not counted against the budget.
 """
 
 from __future__ import annotations
@@ -167,21 +169,14 @@ def plan_study(folder: str, networks: Sequence[str], optimizers: Sequence[str], 
     return specs
 
 
-def read_state(run: RunFolder) -> dict | None:
-    """The run's committed ``state.json`` (None: no epoch committed yet)."""
-    if not run.exists():
-        return None
-    try:
-        with open(run.state, encoding="utf-8") as handle:
-            return json.load(handle)
-    except (OSError, json.JSONDecodeError) as err:
-        raise UserError(f"{run.state}: cannot read the run state ({err})") from None
-
-
 def is_divergence(error: UserError) -> bool:
     """Whether ``train()`` stopped on a non-finite loss (an outcome of the optimizer, recorded as a
     failed run) rather than on bad input (which stops the study)."""
     return isinstance(error, TrainingDiverged)
+
+
+SETTING_DEFAULTS = {"labels": "as-is"}
+"""Data flags added after studies were first made, with the value older studies had."""
 
 
 # ----------------------------------------------------------------------------- the study
@@ -233,28 +228,25 @@ class Study:
             return None
         return 60.0 * self.budget_minutes / len(self.runs)
 
-    def _epochs_to_train(self, spec: RunSpec, epoch: int) -> int:
-        """Epochs to train now: all that are left without a budget, one for a new run, else what fits."""
-        left = spec.options.num_epochs - epoch
-        if left <= 0 or self.share_seconds is None:
-            return max(left, 0)
-        if epoch == 0:
-            return 1  # every run trains at least one epoch
-        entry = self.progress["runs"].get(spec.name, {})
-        history = _history(spec.run)
+    def _out_of_budget(self, spec: RunSpec, state: dict) -> bool:
+        """True when the run's share has no room for another epoch like its last one (the rule
+        :func:`~keras_frcnn.training.train` stops by)."""
+        if self.share_seconds is None or not state:
+            return False
+        history = spec.run.read_history()
         epoch_seconds = float(history["seconds"].iloc[-1]) if len(history) else 0.0
-        restart = entry.get("restart_seconds", epoch_seconds)
-        return epochs_within_budget(self.share_seconds - entry.get("wall_seconds", 0.0), epoch_seconds, restart, left)
+        remaining = self.share_seconds - float(state.get("train_seconds", 0.0))
+        return epochs_within_budget(remaining, epoch_seconds, epochs_left=1) == 0
 
     def status(self, spec: RunSpec) -> RunStatus:
-        state = read_state(spec.run)
+        state = spec.run.read_state()
         epoch = int(state["epoch"]) if state else 0
         failure = self.progress["runs"].get(spec.name, {}).get("failure")
         if epoch >= spec.options.num_epochs:
             kind = "done"
         elif failure and failure.get("epoch") == epoch and not self.retry_failed:
             kind = "failed"
-        elif self._epochs_to_train(spec, epoch) == 0:
+        elif self._out_of_budget(spec, state):
             kind = "cut"
         else:
             kind = "resume" if epoch else "new"
@@ -277,7 +269,7 @@ class Study:
         if saved is None:
             return
         for key, value in settings.items():
-            old = saved.get("data", {}).get(key)
+            old = saved.get("data", {}).get(key, SETTING_DEFAULTS.get(key))  # studies made before the key existed
             if old != value:
                 raise UserError(f"{self.folder}: this study was started with {key} = {old!r}, not {value!r}; "
                                 "rerun it with the same data flags or give another --output")
@@ -292,9 +284,7 @@ class Study:
         for spec in self.runs:
             if not spec.run.exists():
                 continue
-            from keras_frcnn.training import read_run_config
-
-            saved = read_run_config(spec.run)
+            saved = spec.run.read_config()
             expected_model = json.loads(json.dumps(spec.config.to_dict()))
             expected_training = {k: v for k, v in json.loads(json.dumps(dataclasses.asdict(spec.options))).items()
                                  if k not in self.changeable_options}  # as JSON has it (tuples are lists)
@@ -339,35 +329,28 @@ class Study:
             self._save_progress()
             return status
         entry.pop("failure", None)
-        epoch = status.epoch
-        while True:
-            count = self._epochs_to_train(spec, epoch)
-            if count == 0:
-                break
-            history_rows = len(_history(spec.run))
-            options = dataclasses.replace(spec.options, num_epochs=epoch + count)
-            start = self.clock()
-            failure = None
-            try:
-                train(spec.folder, config=spec.config, options=options, class_map=class_map,
-                      train_records=train_records, val_records=val_records, data_info=data_info, resume=epoch > 0,
-                      print_fn=lambda line: self.print(f"    {line}"))
-            except UserError as err:
-                if not is_divergence(err):
-                    raise  # bad input (weights, data...): every run would fail the same way
-                failure = str(err)
-            finally:  # the time is spent even if training is interrupted
-                wall = self.clock() - start
-                entry["wall_seconds"] += wall
-                self._save_progress()
-            state = read_state(spec.run)
-            epoch = int(state["epoch"]) if state else 0
-            if failure is not None:
-                entry.update(failure={"message": failure, "epoch": epoch}, cut_by_budget=False)
-                self._save_progress()
-                return RunStatus("failed", epoch, spec.options.num_epochs)
-            new_rows = _history(spec.run).iloc[history_rows:]
-            entry["restart_seconds"] = round(max(0.0, wall - float(new_rows["seconds"].sum())), 3)
+        options = spec.options
+        if self.share_seconds is not None:
+            options = dataclasses.replace(options, time_budget_minutes=self.share_seconds / 60.0)
+        start = self.clock()
+        failure = None
+        try:
+            train(spec.folder, config=spec.config, options=options, class_map=class_map, train_records=train_records,
+                  val_records=val_records, data_info=data_info, resume=status.epoch > 0,
+                  print_fn=lambda line: self.print(f"    {line}"))
+        except UserError as err:
+            if not is_divergence(err):
+                raise  # bad input (weights, data...): every run would fail the same way
+            failure = str(err)
+        finally:  # the time is spent even if training is interrupted
+            entry["wall_seconds"] += self.clock() - start
+            self._save_progress()
+        state = spec.run.read_state()
+        epoch = int(state["epoch"]) if state else 0
+        if failure is not None:
+            entry.update(failure={"message": failure, "epoch": epoch}, cut_by_budget=False)
+            self._save_progress()
+            return RunStatus("failed", epoch, spec.options.num_epochs)
         cut = epoch < spec.options.num_epochs
         entry["cut_by_budget"] = cut
         self._save_progress()
@@ -380,7 +363,7 @@ class Study:
         run = spec.run
         if not os.path.isfile(run.best):
             return None
-        state = read_state(run) or {}
+        state = run.read_state() or {}
         stat = os.stat(run.best)
         settings = {
             "model": os.path.basename(run.best), "model_mtime_ns": stat.st_mtime_ns, "model_bytes": stat.st_size,
@@ -439,7 +422,7 @@ class Study:
         write_text(self.path("csv"), table.to_csv(index=False))
         best = best_row(rows)
         plot_map_comparison(table, self.path("map_plot"), title=f"VOC mAP@0.5 on the {eval_set['name']} set")
-        plot_loss_comparison({row["run"]: (row["backbone"], row["optimizer"], _history(RunFolder(row["run"])))
+        plot_loss_comparison({row["run"]: (row["backbone"], row["optimizer"], RunFolder(row["run"]).read_history())
                               for row in rows}, self.path("loss_plot"))
         files = {key: os.path.abspath(self.path(key)) for key in ("csv", "markdown", "json", "map_plot", "loss_plot")}
         if best is not None:
@@ -462,15 +445,6 @@ class Study:
         return report
 
 
-def _history(run: RunFolder) -> pd.DataFrame:
-    """The run's history.csv rows up to its committed epoch (empty if none)."""
-    state = read_state(run)
-    if state is None or not os.path.exists(run.history):
-        return pd.DataFrame(columns=["epoch", "loss", "seconds"])
-    frame = pd.read_csv(run.history)
-    return frame[frame["epoch"] <= int(state["epoch"])].reset_index(drop=True)
-
-
 def _run_paths(folder: str) -> dict:
     run = RunFolder(folder)
     paths = {"folder": run.root, "best_model": run.best, "metrics": run.path("metrics.json"), "history": run.history,
@@ -480,8 +454,8 @@ def _run_paths(folder: str) -> dict:
 
 def table_row(spec: RunSpec, status: RunStatus, metrics: dict | None) -> dict:
     """The comparison table's row of a run: the numbers of its metrics.json, state.json and history.csv."""
-    state = read_state(spec.run) or {}
-    history = _history(spec.run)
+    state = spec.run.read_state() or {}
+    history = spec.run.read_history()
     if status.kind == "failed":
         text = "failed"
     elif status.kind == "cut":

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
-import json
-import os
 from dataclasses import dataclass
 
 from keras_frcnn.errors import UserError
+
+
+ROI_BOX_FEATURES = ("none", "size", "size_position")
 
 
 @dataclass
@@ -35,7 +36,6 @@ class Config:
     # Anchors (sizes in pixels of the resized image; ratio = height / width).
     anchor_scales: tuple[float, ...] = (16.0, 32.0, 64.0, 128.0)
     anchor_ratios: tuple[float, ...] = (0.33, 0.5, 1.0, 2.0, 3.0)
-    feature_stride: int = 16
 
     # RPN training targets.
     rpn_positive_iou: float = 0.7
@@ -64,6 +64,10 @@ class Config:
     # ResNet50's 14x14 pool, whose conv5 head then halves it: the same sampling density).
     roi_sampling_ratio: int | None = None
     head_units: int = 4096  # fc6/fc7 width (VGG head and tiny head)
+    # What the class head learns of each RoI's geometry, relative to the image: "none" (the pooled
+    # features only, as Faster R-CNN), "size" (width and height) or "size_position" (and the centre:
+    # in a karyogram the place tells much of a chromosome's identity). RoI pooling itself keeps no size.
+    roi_box_features: str = "none"
 
     # Loss, the paper's Eq. 1.
     loss_lambda: float = 10.0
@@ -80,7 +84,8 @@ class Config:
     score_threshold: float = 0.05
     nms_iou: float = 0.3
     max_detections: int = 100
-    label_assignment: str = "none"  # or "optimal": each label at most once per image (keras_frcnn.label_assignment)
+    label_assignment: str = "none"  # "optimal" / "karyotype": labels per image capped (keras_frcnn.label_assignment)
+    extra_copy_score: float = 0.9  # karyotype assignment: a label's extra copy (trisomy) needs this probability
 
     # Training data.
     max_boxes: int = 100  # ground-truth boxes per image after padding
@@ -93,8 +98,10 @@ class Config:
             raise UserError(f"mirror_labels must be 'follow_object' or 'swap_lr', not {self.mirror_labels!r}")
         if self.roi_sampling_ratio is not None and not (isinstance(self.roi_sampling_ratio, int) and self.roi_sampling_ratio >= 1):
             raise UserError(f"roi_sampling_ratio must be a positive integer or null, not {self.roi_sampling_ratio!r}")
-        if self.label_assignment not in ("none", "optimal"):
-            raise UserError(f"label_assignment must be 'none' or 'optimal', not {self.label_assignment!r}")
+        if self.label_assignment not in ("none", "optimal", "karyotype"):
+            raise UserError(f"label_assignment must be 'none', 'optimal' or 'karyotype', not {self.label_assignment!r}")
+        if self.roi_box_features not in ROI_BOX_FEATURES:
+            raise UserError(f"roi_box_features must be one of {', '.join(ROI_BOX_FEATURES)}, not {self.roi_box_features!r}")
         if self.network not in ("vgg16", "resnet50", "tiny"):
             raise UserError(f"network must be vgg16, resnet50 or tiny, not {self.network!r}")
 
@@ -115,24 +122,14 @@ class Config:
     @classmethod
     def from_dict(cls, data: dict) -> "Config":
         known = {f.name for f in dataclasses.fields(cls)}
+        data = dict(data)
+        stride = data.pop("feature_stride", 16)  # saved before the stride came from the backbone
+        if stride != 16:
+            raise UserError(f"this config was saved with feature_stride {stride}; the stride now comes from the "
+                            "backbone (16 for vgg16, resnet50 and tiny): remove the key")
         unknown = sorted(set(data) - known)
         if unknown:
             raise UserError(f"unknown config keys: {', '.join(unknown)}")
         return cls(**data)
-
-    def save(self, path: str | os.PathLike) -> None:
-        with open(path, "w", encoding="utf-8") as handle:
-            json.dump(self.to_dict(), handle, indent=2)
-            handle.write("\n")
-
-    @classmethod
-    def load(cls, path: str | os.PathLike) -> "Config":
-        try:
-            with open(path, encoding="utf-8") as handle:
-                return cls.from_dict(json.load(handle))
-        except OSError as err:
-            raise UserError(f"{path}: cannot read config ({err.strerror})") from None
-        except json.JSONDecodeError as err:
-            raise UserError(f"{path}:{err.lineno}: invalid JSON ({err.msg})") from None
 
 

@@ -1,29 +1,17 @@
-"""The README's first command: synthetic karyograms -> train -> test -> measure, on a CPU.
-
-    python -m keras_frcnn.demo --output demo_run
-
-Generates the embedded synthetic data set, trains the demo configuration (a small backbone sized
-for a 2-core CPU; see :func:`demo_settings`), runs ``test_frcnn.py`` on the held-out test images
-and ``measure_map.py`` against their ground truth, then prints where the report is and the mAP.
-"""
+"""The demo configuration: the model and schedule ``make demo`` (:mod:`keras_frcnn.cli.demo`) trains,
+sized for a 2-core CPU, which the accuracy benchmarks start from too."""
 
 from __future__ import annotations
 
-import argparse
-import json
-import os
-import sys
-import time
-
-from keras_frcnn.errors import UserError, run_cli
-
 
 def demo_settings() -> list[str]:
-    """``train_frcnn.py`` flags of the demo configuration (model size, anchors, schedule)."""
+    """``train_frcnn.py`` flags of the demo configuration (model size, anchors, schedule). The anchors
+    are the synthetic karyograms' own (``keras_frcnn.anchor_fit.suggest_anchors`` on the demo's
+    training set, 4 scales x 4 ratios: upright chromosomes are 2-5 times taller than wide)."""
     return [
         "--network", "tiny", "--optimizer", "adamax", "--im-size", "600",
         "--set", "tiny_filters=[32,64,128,256]", "--set", "head_units=512", "--set", "rpn_head_channels=256",
-        "--set", "max_size=800", "--set", "anchor_scales=[16,32,64]", "--set", "anchor_ratios=[0.5,1,2,3]",
+        "--set", "max_size=800", "--set", "anchor_scales=[18,24,30,41]", "--set", "anchor_ratios=[2.3,3.15,4,5.08]",
         "--set", "pre_nms_top_n_train=2000", "--set", "post_nms_top_n_train=256",
         "--set", "pre_nms_top_n_test=1000", "--set", "post_nms_top_n_test=150", "-n", "64",
     ]
@@ -37,63 +25,3 @@ def demo_config(class_names, **changes):
 
     args = build_parser().parse_args(demo_settings())
     return config_from_args(args, ClassMap(tuple(class_names))).replace(**changes)
-
-
-def _main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m keras_frcnn.demo", description=__doc__.splitlines()[0])
-    parser.add_argument("--output", default="demo_run", help="folder for the data, the run and the reports")
-    parser.add_argument("--train-images", type=int, default=300)
-    parser.add_argument("--test-images", type=int, default=30)
-    parser.add_argument("--num-epochs", type=int, default=10)
-    parser.add_argument("--epoch-length", type=int, default=100)
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-    from keras_frcnn.cli import measure, test, train
-    from keras_frcnn.synthetic import generate_dataset
-
-    start = time.perf_counter()
-    data = os.path.join(args.output, "data")
-    run = os.path.join(args.output, "run")
-    if not os.path.exists(os.path.join(data, "manifest.json")):
-        print(f"[1/4] generating {args.train_images} + {args.test_images} synthetic karyograms in {data}")
-        generate_dataset(data, args.train_images, args.test_images, mode="karyogram", seed=args.seed)
-    train_flags = ["-p", os.path.join(data, "train.csv"), "--output", run, "--num_epochs", str(args.num_epochs),
-                   "--epoch_length", str(args.epoch_length), "--seed", str(args.seed), "--val-fraction", "0.1",
-                   *demo_settings()]
-    if os.path.exists(os.path.join(run, "state.json")):
-        train_flags = ["--resume", "--output", run, "--num_epochs", str(args.num_epochs)]
-    print(f"[2/4] training ({args.num_epochs} epochs x {args.epoch_length} iterations) -> {run}")
-    _check(train.main(train_flags + ["--quiet"]), "training")
-    test_dir = os.path.join(args.output, "test")
-    print(f"[3/4] detecting on the test images -> {test_dir}")
-    _check(test.main(["-p", os.path.join(data, "test.csv"), "--model", run, "--output", test_dir]), "testing")
-    measure_dir = os.path.join(args.output, "measure")
-    print(f"[4/4] measuring mAP -> {measure_dir}")
-    _check(measure.main(["-p", os.path.join(data, "test.csv"), "--detections", os.path.join(test_dir, "detections.csv"),
-                         "--output", measure_dir, "--json", os.path.join(measure_dir, "metrics.json")]), "measuring")
-    with open(os.path.join(measure_dir, "metrics.json"), encoding="utf-8") as handle:
-        metrics = json.load(handle)
-    minutes = (time.perf_counter() - start) / 60
-    print(f"\ndemo finished in {minutes:.1f} min: test VOC mAP@0.5 = {metrics['voc']['mAP']:.4f}, "
-          f"COCO AP = {metrics['coco']['AP']:.4f}, AP50 = {metrics['coco']['AP50']:.4f}")
-    print(f"  loss curve:              {os.path.join(run, 'loss_curve.png')}")
-    print(f"  per-class precision:     {os.path.join(measure_dir, 'per_class_precision.png')}")
-    print(f"  annotated images:        {os.path.join(test_dir, 'images')}")
-    print(f"  detections / karyotypes: {os.path.join(test_dir, 'detections.csv')}, {os.path.join(test_dir, 'karyotype.csv')}")
-    print(f"  metrics:                 {os.path.join(measure_dir, 'metrics.json')}")
-    return 0
-
-
-def _check(code: int, step: str) -> None:
-    if code:
-        raise UserError(f"the demo stopped: {step} failed (exit {code}), see the message above")
-
-
-def main(argv=None) -> int:
-    return run_cli(_main, argv)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

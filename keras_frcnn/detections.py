@@ -9,12 +9,12 @@ from __future__ import annotations
 import csv
 import math
 import os
-import tempfile
 from dataclasses import dataclass
 from typing import Iterable
 
 import numpy as np
 
+from keras_frcnn.atomic import atomic_path
 from keras_frcnn.errors import AnnotationError, UserError
 
 CSV_HEADER = ("filepath", "x1", "y1", "x2", "y2", "class_name", "score")
@@ -55,28 +55,16 @@ def _format_number(value: float) -> str:
 
 
 def write_detections_csv(path: str | os.PathLike, detections: Iterable[Detections]) -> None:
-    """Write detections (header line first) atomically: a temporary file, then ``os.replace``."""
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    handle = tempfile.NamedTemporaryFile(
-        "w", encoding="utf-8", newline="", dir=folder, prefix=".detections-", suffix=".csv.tmp", delete=False
-    )
-    try:
-        with handle:
-            writer = csv.writer(handle, lineterminator="\n")
-            writer.writerow(CSV_HEADER)
-            for image in detections:
-                if len(image) == 0:
-                    writer.writerow([image.path, "", "", "", "", "", ""])
-                    continue
-                for box, label, score in zip(image.boxes, image.labels, image.scores):
-                    writer.writerow([image.path, *(_format_number(v) for v in box), label, _format_number(score)])
-        os.replace(handle.name, path)
-    except BaseException:
-        if os.path.exists(handle.name):
-            os.unlink(handle.name)
-        raise
+    """Write detections (header line first) atomically (:func:`keras_frcnn.atomic.atomic_path`)."""
+    with atomic_path(path) as temporary, open(temporary, "w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(CSV_HEADER)
+        for image in detections:
+            if len(image) == 0:
+                writer.writerow([image.path, "", "", "", "", "", ""])
+                continue
+            for box, label, score in zip(image.boxes, image.labels, image.scores):
+                writer.writerow([image.path, *(_format_number(v) for v in box), label, _format_number(score)])
 
 
 def _parse_row(path: str, line: int, row: list[str]) -> tuple[str, tuple[float, ...] | None, str, float]:

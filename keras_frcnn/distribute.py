@@ -35,8 +35,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from typing import Iterator
 
@@ -207,23 +205,6 @@ def describe(strategy) -> str:
         resolver = strategy.cluster_resolver
         text += f", this is {resolver.task_type} {resolver.task_id}" + (" (chief)" if is_chief(strategy) else "")
     return text
-
-
-@contextlib.contextmanager
-def scratch_dir_for_non_chief(strategy) -> Iterator[str | None]:
-    """For a non-chief worker, a temporary folder removed on exit (None for the chief).
-
-    Writes that every worker must make in step (a save can read synchronised variables) go there
-    on non-chief workers, so that only the chief's land in the run folder.
-    """
-    if is_chief(strategy):
-        yield None
-        return
-    folder = tempfile.mkdtemp(prefix="keras_frcnn_worker_")
-    try:
-        yield folder
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 # ----------------------------------------------------------------------------- precision

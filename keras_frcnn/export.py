@@ -2,7 +2,6 @@
 
     python export_frcnn.py --model runs/vgg_adamax --format saved_model --output exported/vgg_adamax
     python export_frcnn.py --model runs/vgg_adamax --format keras --output vgg_adamax.keras
-    python -m keras_frcnn.export ...          (the same)
 
 The SavedModel needs TensorFlow only (no ``keras_frcnn``, no Keras code)::
 
@@ -30,13 +29,11 @@ model in float32 (whatever precision it was trained in). The folder also holds
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
-import sys
 import tempfile
 
-from keras_frcnn.errors import UserError, run_cli
+from keras_frcnn.errors import UserError
 
 FORMATS = ("saved_model", "keras")
 SIGNATURES = ("serving_default", "serving_float", "class_names")
@@ -59,7 +56,7 @@ def detection_function(model):
     """``images -> detections`` (the serving signatures' function) for a float32 model."""
     import tensorflow as tf
 
-    from keras_frcnn.data.pipeline import resize_scale_tf, resized_shape_tf
+    from keras_frcnn.data.pipeline import resize_image
 
     cfg = model.frcnn_config
     if cfg.label_assignment != "none":
@@ -76,18 +73,10 @@ def detection_function(model):
         channels = tf.shape(images)[-1]
         images = tf.cond(channels == 1, lambda: tf.tile(images, [1, 1, 1, 3]), lambda: images[..., :3])
         images = tf.ensure_shape(images, [None, None, None, 3])
-        height, width = tf.shape(images)[1], tf.shape(images)[2]
-        new_height, new_width = resized_shape_tf(height, width, cfg.im_size, cfg.max_size)
-        scale = resize_scale_tf(height, width, cfg.im_size, cfg.max_size)
-        size = tf.stack([new_height, new_width])
-        resized = tf.cond(  # as keras_frcnn.data.pipeline.resize_image, for a batch
-            scale < 1.0,
-            lambda: tf.image.resize(images, size, method="bilinear", antialias=True),
-            lambda: tf.image.resize(images, size, method="bilinear", antialias=False),
-        )
+        resized, scale = resize_image(images, cfg.im_size, cfg.max_size)  # as for training
         batch = tf.shape(resized)[0]
         outputs = model({"images": tf.cast(resized, tf.float32),
-                         "image_shape": tf.tile(size[None], [batch, 1]),
+                         "image_shape": tf.tile(tf.shape(resized)[1:3][None], [batch, 1]),
                          "scale": tf.fill([batch], scale)}, training=False)
         valid = outputs["valid"]
         classes = outputs["classes"]
@@ -159,38 +148,3 @@ def export(model_path: str, output: str, fmt: str = "saved_model", overwrite: bo
         if os.path.isdir(temp):
             shutil.rmtree(temp, ignore_errors=True)
     return output
-
-
-def build_parser() -> argparse.ArgumentParser:
-    from keras_frcnn.cli.args import ArgumentParser
-
-    parser = ArgumentParser(prog="export_frcnn.py", description=__doc__.splitlines()[0],
-                            formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("--model", required=True, help="a run folder (its best.keras, else last.keras) or a .keras file")
-    parser.add_argument("--format", choices=FORMATS, default="saved_model",
-                        help="saved_model: TensorFlow-only serving; keras: an inference-only .keras file")
-    parser.add_argument("--output", required=True, help="SavedModel folder, or .keras file / folder for --format keras")
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing export")
-    return parser
-
-
-def _main(argv=None) -> int:
-    from keras_frcnn.cli.common import quiet_tensorflow
-
-    args = build_parser().parse_args(argv)
-    quiet_tensorflow()
-    written = export(args.model, args.output, args.format, overwrite=args.overwrite)
-    if args.format == "saved_model":
-        print(f"exported {args.model} -> {written} (SavedModel; signatures: {', '.join(SIGNATURES)}; "
-              "load with tf.saved_model.load)")
-    else:
-        print(f"exported {args.model} -> {written} (.keras, no optimizer; load with keras_frcnn.runs.load_model)")
-    return 0
-
-
-def main(argv=None) -> int:
-    return run_cli(_main, argv)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -33,17 +33,6 @@ def as_rgb(image) -> np.ndarray:
     return array[..., :3]
 
 
-def resize_for_model(image: np.ndarray, im_size: int, max_size: int) -> tuple[np.ndarray, float]:
-    """Resize exactly as the training pipeline does (shorter side ``im_size``, longer side at most
-    ``max_size``; bilinear, antialiased when shrinking)."""
-    import tensorflow as tf
-
-    from keras_frcnn.data.pipeline import resize_image
-
-    resized, scale = resize_image(tf.convert_to_tensor(image), im_size, max_size)
-    return resized.numpy(), float(scale)
-
-
 def detect_images(model, images, batch_size: int = 1) -> list[dict]:
     """Detections per image in original pixel coordinates, with class names."""
     single = isinstance(images, (str, os.PathLike)) or (isinstance(images, np.ndarray) and images.ndim in (2, 3))
@@ -55,31 +44,27 @@ def detect_images(model, images, batch_size: int = 1) -> list[dict]:
 
 
 def _detect_batch(model, images: Iterable) -> list[dict]:
+    from keras_frcnn.data.pipeline import model_inputs
+
     cfg = model.frcnn_config
-    resized, scales = zip(*(resize_for_model(as_rgb(image), cfg.im_size, cfg.max_size) for image in images))
-    height = max(r.shape[0] for r in resized)
-    width = max(r.shape[1] for r in resized)
-    batch = np.zeros((len(resized), height, width, 3), np.float32)
-    for i, image in enumerate(resized):
-        batch[i, : image.shape[0], : image.shape[1]] = image
-    inputs = {
-        "images": batch,
-        "image_shape": np.asarray([r.shape[:2] for r in resized], np.int32),
-        "scale": np.asarray(scales, np.float32),
-    }
+    inputs = model_inputs([as_rgb(image) for image in images], cfg.im_size, cfg.max_size)
     outputs = model.predict_on_batch(inputs)
-    return [image_detections(outputs, i, model.class_names) for i in range(len(resized))]
+    return [image_detections(outputs, i, cfg) for i in range(len(inputs["scale"]))]
 
 
-def image_detections(outputs: dict, index: int, class_names) -> dict:
+def image_detections(outputs: dict, index: int, config) -> dict:
     """The valid detections of image ``index`` in a batch of model outputs, as NumPy, with names
-    (after the per-image label assignment when the outputs carry ``class_scores``)."""
+    (after the per-image label assignment ``config.label_assignment`` when the outputs carry
+    ``class_scores``)."""
+    class_names = config.class_names
     valid = np.asarray(outputs["valid"][index], bool)
     if "class_scores" in outputs:
-        from keras_frcnn.label_assignment import assigned_detections
+        from keras_frcnn.label_assignment import assigned_detections, capacities
 
+        extra = config.extra_copy_score if config.label_assignment == "karyotype" else None
         boxes, scores, classes = assigned_detections(np.asarray(outputs["class_scores"][index])[valid],
-                                                     np.asarray(outputs["class_boxes"][index])[valid])
+                                                     np.asarray(outputs["class_boxes"][index])[valid],
+                                                     capacities(config.label_assignment, class_names), extra)
     else:
         boxes = np.asarray(outputs["boxes"][index])[valid]
         scores = np.asarray(outputs["scores"][index])[valid]
@@ -101,7 +86,7 @@ class Detector:
     training more). TensorFlow's oneDNN convolutions then keep their kernels in oneDNN's blocked
     layout; with variable kernels at batch size 1 they read them in TensorFlow's layout, which
     is slower on a CPU (VGG16 detection takes about 1.25x as long, see ``python -m
-    keras_frcnn.benchmark``). The detections are the same. ``test_frcnn.py`` and
+    keras_frcnn.cli.benchmark``). The detections are the same. ``test_frcnn.py`` and
     ``measure_map.py`` run models this way. TensorFlow caches those convolutions by shape alone,
     so in a process that has already run the same shapes with variable kernels (training, or
     ``model.detect``) the gain may not appear; the results are the same either way.
@@ -191,7 +176,7 @@ def predict_records(model, records, batch_size: int = 1, progress=None) -> list:
     for batch in dataset:
         outputs = model.predict_on_batch({key: batch[key] for key in ("images", "image_shape", "scale")})
         for i, index in enumerate(batch["image_index"].numpy()):
-            found = image_detections(outputs, i, model.class_names)
+            found = image_detections(outputs, i, model.frcnn_config)
             results[index] = Detections(records[index].path, found["boxes"], found["scores"], found["class_names"])
         done += len(batch["image_index"])
         if progress is not None:

@@ -11,27 +11,20 @@ complement itself (``45,X``, ``47,XXY``), autosomal gains and losses follow in a
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
 
+from keras_frcnn.annotations.classes import chromosome_classes, chromosome_of
 from keras_frcnn.detections import Detections
 from keras_frcnn.iou import pairwise_iou
 
-CHROMOSOMES: tuple[str, ...] = tuple(str(n) for n in range(1, 23)) + ("X", "Y")
+CHROMOSOMES: tuple[str, ...] = chromosome_classes()
 AUTOSOMES: tuple[str, ...] = CHROMOSOMES[:22]
 NORMAL_TOTAL = 46
 ISCN_STATUS = "draft, needs review"
-_LABEL = re.compile(r"(?P<chromosome>[1-9]|1[0-9]|2[0-2]|X|Y)(?:-(?P<side>[lr?]))?")
-
-
-def chromosome_of(label: str) -> str | None:
-    """``"5-?"`` -> ``"5"``, ``"X-l"`` -> ``"X"``, ``"Y"`` -> ``"Y"``; None if not a chromosome label."""
-    found = _LABEL.fullmatch(str(label).strip())
-    return found.group("chromosome") if found else None
 
 
 @dataclass(frozen=True)
@@ -89,7 +82,10 @@ def summarise_karyotype(
     autosome_changes = [change for n in AUTOSOMES for change in _changes(n, counts[n], 2)]
     changes = sex_changes + autosome_changes
     total = sum(counts.values())
-    if sex:
+    if total == 0:  # nothing to karyotype: no list of 46 losses
+        review.append("no chromosomes found")
+        changes, iscn_parts = [], ["0"]
+    elif sex:
         iscn_parts = [str(total), sex, *autosome_changes]
     else:
         review.append("no sex chromosome detected")
@@ -107,10 +103,8 @@ def summarise_karyotype(
     )
 
 
-def select_chromosomes(detections: Detections, *, min_score: float = 0.3, overlap_iou: float = 0.5) -> Detections:
-    """The detections that count as chromosomes: score >= ``min_score``, and where boxes of
-    different labels overlap (IoU >= ``overlap_iou``: one chromosome read two ways) only the
-    best-scoring one."""
+def chromosome_indices(detections: Detections, *, min_score: float = 0.3, overlap_iou: float = 0.5) -> np.ndarray:
+    """Indices (best score first) of the detections :func:`select_chromosomes` keeps."""
     order = np.argsort(-detections.scores, kind="stable")
     order = order[detections.scores[order] >= min_score]
     iou = pairwise_iou(detections.boxes[order], detections.boxes[order])
@@ -118,7 +112,14 @@ def select_chromosomes(detections: Detections, *, min_score: float = 0.3, overla
     for position in range(len(order)):
         if not any(iou[position, other] >= overlap_iou for other in kept):
             kept.append(position)
-    chosen = order[kept]
+    return order[kept]
+
+
+def select_chromosomes(detections: Detections, *, min_score: float = 0.3, overlap_iou: float = 0.5) -> Detections:
+    """The detections that count as chromosomes: score >= ``min_score``, and where boxes of
+    different labels overlap (IoU >= ``overlap_iou``: one chromosome read two ways) only the
+    best-scoring one."""
+    chosen = chromosome_indices(detections, min_score=min_score, overlap_iou=overlap_iou)
     return Detections(detections.path, detections.boxes[chosen], detections.scores[chosen],
                       [detections.labels[i] for i in chosen])
 

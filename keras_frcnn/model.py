@@ -15,14 +15,15 @@ import tensorflow as tf
 from keras import layers
 
 from keras_frcnn.anchors import anchor_grid, rpn_targets
-from keras_frcnn.backbones import FEATURE_STRIDE, build_backbone, preprocess
-from keras_frcnn.boxes import BoxCoder
+from keras_frcnn.backbones import build_backbone, preprocess
+from keras_frcnn.boxes import BoxCoder, box_feature_names, box_features, clip_boxes
 from keras_frcnn.config import Config
 from keras_frcnn.losses import head_loss, rpn_loss
 from keras_frcnn.proposals import batched_nms_per_class, generate_proposals, object_candidates
 from keras_frcnn.roi_pooling import roi_pool
 from keras_frcnn.roi_sampling import sample_rois
 
+GEOMETRY_UNITS = 128  # width of the RoI box-feature embedding (Config.roi_box_features)
 LOSS_NAMES = ("loss", "rpn_cls", "rpn_reg", "head_cls", "head_reg")
 
 
@@ -46,6 +47,7 @@ class FasterRCNN(keras.Model):
         self.roi_head = backbone.head
         self.pooled_size = backbone.pooled_size
         self.preprocessing = backbone.preprocessing
+        self.stride = backbone.stride  # input pixels per feature cell, measured from the backbone
         feature_channels = self.features.output.shape[-1]
         head_units = self.roi_head.output.shape[-1]
         num_anchors, num_classes = config.num_anchors, config.num_classes
@@ -66,6 +68,11 @@ class FasterRCNN(keras.Model):
         self.rpn_conv.build((None, None, None, feature_channels))
         self.rpn_objectness.build((None, None, None, config.rpn_head_channels))
         self.rpn_box_deltas.build((None, None, None, config.rpn_head_channels))
+        self.roi_geometry = None
+        if config.roi_box_features != "none":
+            self.roi_geometry = layers.Dense(GEOMETRY_UNITS, activation="relu", name="roi_geometry")
+            self.roi_geometry.build((None, len(box_feature_names(config.roi_box_features))))
+            head_units += GEOMETRY_UNITS
         self.class_logits.build((None, head_units))
         self.class_box_deltas.build((None, head_units))
 
@@ -96,8 +103,9 @@ class FasterRCNN(keras.Model):
         return list(self.loss_trackers.values())
 
     def set_label_assignment(self, mode: str) -> None:
-        """Inference labels: ``"none"`` (per-class NMS) or ``"optimal"`` (each label at most once per
-        image, :mod:`keras_frcnn.label_assignment`). An inference setting; retraces ``predict``."""
+        """Inference labels: ``"none"`` (per-class NMS), ``"optimal"`` (each label at most once per
+        image) or ``"karyotype"`` (each at most as often as a cell holds it; see
+        :mod:`keras_frcnn.label_assignment`). An inference setting; retraces ``predict``."""
         self.frcnn_config = self.frcnn_config.replace(label_assignment=mode)
         self.predict_function = None
 
@@ -133,9 +141,13 @@ class FasterRCNN(keras.Model):
         logits, deltas = self._rpn(features)
         return features, logits, deltas
 
-    def _head_outputs(self, pooled, training):
-        """RoI head on pooled RoIs [N, p, p, C] -> class logits [N, C+1], deltas [N, 4C] (float32)."""
+    def _head_outputs(self, pooled, geometry, training):
+        """RoI head on pooled RoIs [N, p, p, C] (and their box features [N, k], or None) -> class
+        logits [N, C+1], deltas [N, 4C] (float32)."""
         hidden = self.roi_head(pooled, training=training)
+        if self.roi_geometry is not None:
+            embedded = self.roi_geometry(geometry)
+            hidden = tf.concat([hidden, tf.cast(embedded, hidden.dtype)], axis=-1)
         return self.class_logits(hidden), self.class_box_deltas(hidden)
 
     def _rpn(self, features):
@@ -149,7 +161,7 @@ class FasterRCNN(keras.Model):
     def _anchors(self, features):
         cfg = self.frcnn_config
         shape = tf.shape(features)
-        return anchor_grid(shape[1], shape[2], FEATURE_STRIDE, cfg.anchor_scales, cfg.anchor_ratios)
+        return anchor_grid(shape[1], shape[2], self.stride, cfg.anchor_scales, cfg.anchor_ratios)
 
     def _proposals(self, logits, deltas, anchors, image_shape, training):
         cfg = self.frcnn_config
@@ -170,14 +182,19 @@ class FasterRCNN(keras.Model):
         signature = (tf.TensorSpec([post_nms, 4], tf.float32), tf.TensorSpec([post_nms], tf.bool))
         return tf.map_fn(one_image, (logits, deltas, image_shape), fn_output_signature=signature)
 
-    def _head(self, features, rois, training):
-        """Class logits [B, R, C+1] and class-specific deltas [B, R, C, 4] for RoIs [B, R, 4]."""
+    def _head(self, features, rois, image_shape, training):
+        """Class logits [B, R, C+1] and class-specific deltas [B, R, C, 4] for RoIs [B, R, 4] of
+        images of ``image_shape`` [B, 2]."""
         cfg = self.frcnn_config
         # Pooling in float32 (crop_and_resize has no bfloat16 kernel); the head casts back to its policy.
         ratio = cfg.roi_sampling_ratio or max(1, 14 // self.pooled_size)
-        pooled = roi_pool(tf.cast(features, tf.float32), rois, stride=FEATURE_STRIDE, pool_size=self.pooled_size,
+        pooled = roi_pool(tf.cast(features, tf.float32), rois, stride=self.stride, pool_size=self.pooled_size,
                           align=cfg.roi_align, sampling_ratio=ratio)
-        logits, deltas = self._dense("head", self._head_outputs)(pooled, training)
+        geometry = None
+        if self.roi_geometry is not None:
+            geometry = box_features(rois, image_shape, cfg.roi_box_features)
+            geometry = tf.reshape(geometry, [-1, geometry.shape[-1]])
+        logits, deltas = self._dense("head", self._head_outputs)(pooled, geometry, training)
         batch, num_rois = tf.shape(rois)[0], tf.shape(rois)[1]
         logits = tf.reshape(logits, [batch, num_rois, cfg.num_classes + 1])
         deltas = tf.reshape(deltas, [batch, num_rois, cfg.num_classes, 4])
@@ -222,7 +239,7 @@ class FasterRCNN(keras.Model):
             roi_targets, (gt_boxes, gt_labels, gt_valid, proposals, proposals_valid, roi_seeds),
             fn_output_signature=(tf.TensorSpec([cfg.num_rois, 4], tf.float32), tf.TensorSpec([cfg.num_rois], tf.int32),
                                  tf.TensorSpec([cfg.num_rois, 4], tf.float32), tf.TensorSpec([cfg.num_rois], tf.float32)))
-        class_logits, class_deltas = self._head(features, tf.stop_gradient(rois), training)
+        class_logits, class_deltas = self._head(features, tf.stop_gradient(rois), image_shape, training)
 
         batch = tf.cast(tf.shape(images)[0], tf.float32)
         feature_shape = tf.shape(features)
@@ -305,7 +322,7 @@ class FasterRCNN(keras.Model):
         features, rpn_logits, rpn_deltas = self._dense("backbone", self._backbone_and_rpn)(images, False)
         anchors = self._anchors(features)
         proposals, proposals_valid = self._proposals(rpn_logits, rpn_deltas, anchors, image_shape, training=False)
-        class_logits, class_deltas = self._head(features, proposals, training=False)
+        class_logits, class_deltas = self._head(features, proposals, image_shape, training=False)
         scores = tf.nn.softmax(class_logits, axis=-1)[..., 1:]
         scores = scores * tf.cast(proposals_valid, scores.dtype)[..., None]
 
@@ -314,11 +331,7 @@ class FasterRCNN(keras.Model):
             shape = tf.cast(shape, tf.float32)
             anchors_per_class = tf.broadcast_to(image_proposals[:, None, :], tf.shape(image_deltas))
             boxes = self.head_coder.decode(image_deltas, anchors_per_class)
-            x1 = tf.clip_by_value(boxes[..., 0], 0.0, shape[1])
-            y1 = tf.clip_by_value(boxes[..., 1], 0.0, shape[0])
-            x2 = tf.clip_by_value(boxes[..., 2], 0.0, shape[1])
-            y2 = tf.clip_by_value(boxes[..., 3], 0.0, shape[0])
-            boxes = tf.stack([x1, y1, x2, y2], axis=-1)
+            boxes = clip_boxes(boxes, shape[0], shape[1])
             if assign:
                 return object_candidates(boxes, image_scores, iou_threshold=cfg.nms_iou,
                                          score_threshold=cfg.score_threshold, max_detections=cfg.max_detections)
@@ -326,7 +339,7 @@ class FasterRCNN(keras.Model):
                                           score_threshold=cfg.score_threshold, max_detections=cfg.max_detections)
             return dict(zip(("boxes", "scores", "classes", "valid"), found))
 
-        assign = cfg.label_assignment == "optimal"
+        assign = cfg.label_assignment != "none"
         max_det, classes = cfg.max_detections, cfg.num_classes
         signature = {"boxes": tf.TensorSpec([max_det, 4], tf.float32), "scores": tf.TensorSpec([max_det], tf.float32),
                      "classes": tf.TensorSpec([max_det], tf.int32), "valid": tf.TensorSpec([max_det], tf.bool)}

@@ -6,8 +6,8 @@ from collections.abc import Sequence
 
 import tensorflow as tf
 
-from keras_frcnn.anchors import match_anchors, sample_balanced
 from keras_frcnn.boxes import BoxCoder, pairwise_iou
+from keras_frcnn.matching import match_boxes, sample_balanced
 
 _UNIT_BOX = (0.0, 0.0, 1.0, 1.0)
 
@@ -45,7 +45,7 @@ def sample_rois(
     candidates = tf.concat([proposals, gt_boxes, tf.zeros([num_rois, 4])], axis=0)
     candidates_valid = tf.concat([proposals_valid, gt_valid, tf.zeros([num_rois], tf.bool)], axis=0)
 
-    matches = match_anchors(
+    matches = match_boxes(
         pairwise_iou(candidates, gt_boxes),
         gt_valid,
         candidates_valid,

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
+
+import pandas as pd
 
 from keras_frcnn.errors import UserError
 
@@ -59,6 +62,46 @@ class RunFolder:
 
     def exists(self) -> bool:
         return os.path.exists(self.state)
+
+    # -- readers: the only code that reads these files
+    def read_state(self) -> dict | None:
+        """The committed ``state.json`` (None: no epoch committed yet)."""
+        if not self.exists():
+            return None
+        try:
+            with open(self.state, encoding="utf-8") as handle:
+                return json.load(handle)
+        except (OSError, json.JSONDecodeError) as err:
+            raise UserError(f"{self.state}: cannot read the run state ({err})") from None
+
+    def read_config(self) -> dict:
+        """``config.json``: model config, training options, optimizer, data."""
+        try:
+            with open(self.config, encoding="utf-8") as handle:
+                return json.load(handle)
+        except OSError:
+            raise UserError(f"{self.config}: not found; is {self.root} a run folder?") from None
+        except json.JSONDecodeError as err:
+            raise UserError(f"{self.config}:{err.lineno}: invalid JSON ({err.msg})") from None
+
+    def read_split(self) -> dict:
+        """``split.json``: ``seed``, ``train`` and ``val`` image paths."""
+        try:
+            with open(self.split, encoding="utf-8") as handle:
+                return json.load(handle)
+        except (OSError, json.JSONDecodeError) as err:
+            raise UserError(f"{self.split}: cannot read the saved split ({err})") from None
+
+    def read_history(self, last_epoch: int | None = None) -> pd.DataFrame:
+        """``history.csv`` up to ``last_epoch`` (default: the committed epoch; a row written after
+        the commit point is dropped); empty when there is none."""
+        if last_epoch is None:
+            state = self.read_state()
+            last_epoch = 0 if state is None else int(state["epoch"])
+        if not os.path.exists(self.history):
+            return pd.DataFrame(columns=["epoch", "loss", "seconds"])
+        frame = pd.read_csv(self.history)
+        return frame[frame["epoch"] <= last_epoch].reset_index(drop=True)
 
 
 def resolve_model_path(path: str) -> str:

@@ -16,7 +16,6 @@ step) continues exactly as an uninterrupted run would.
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import os
 import time
@@ -27,12 +26,15 @@ import numpy as np
 import pandas as pd
 
 from keras_frcnn.annotations.classes import ClassMap
+from keras_frcnn.annotations.sources import source_of
 from keras_frcnn.annotations.records import ImageRecord
 from keras_frcnn.atomic import atomic_path, link_or_copy, write_json, write_text
 from keras_frcnn.config import Config
 from keras_frcnn.distribute import LOOPS
 from keras_frcnn.errors import UserError
+from keras_frcnn.progress import format_duration
 from keras_frcnn.runs import RunFolder
+from keras_frcnn.warm_start import warm_start
 
 LOSS_COLUMNS = ("loss", "rpn_cls", "rpn_reg", "head_cls", "head_reg")
 HISTORY_COLUMNS = ("epoch",) + LOSS_COLUMNS + ("val_mAP", "val_coco_AP", "learning_rate", "seconds")
@@ -52,7 +54,8 @@ class TrainOptions:
     epoch_length: int = 1000  # iterations (batches) per epoch
     batch_size: int = 1
     expansion: str = "online"  # or "paper16": the paper's fixed 16x augmentation
-    input_weight_path: str | None = None  # start from a trained model's weights
+    input_weight_path: str | None = None  # start from a trained model's weights (the same model)
+    init_from: str | None = None  # start from a model or run where weights match (keras_frcnn.warm_start)
     deterministic: bool = False  # bit-reproducible TensorFlow kernels (slower; see README)
     verbose: int = 1  # Keras progress bar: 1 = bar with ETA, 2 = one line per epoch, 0 = silent
     # Scaling out (keras_frcnn.distribute). batch_size is per replica.
@@ -96,6 +99,8 @@ class TrainOptions:
                             "would decide on its own when to stop); use --num_epochs")
         if any(not 0 < f < 1 for f in self.lr_drops) or not 0 < self.lr_drop_factor <= 1:
             raise UserError("--lr-drop-at takes fractions of training in (0, 1) and --lr-drop-factor a value in (0, 1]")
+        if self.input_weight_path and self.init_from:
+            raise UserError("give --input_weight_path or --init-from, not both")
         if self.loop == "fit" and self.distribute == "multiworker":
             raise UserError("--loop fit does not run under MultiWorkerMirroredStrategy in Keras 3 "
                             "(keras-team/keras#20585); use --loop auto")
@@ -115,32 +120,30 @@ class TrainResult:
 
 def split_records(records: Sequence[ImageRecord], val_fraction: float, seed: int,
                   group_of: Callable[[str], str] | None = None) -> tuple[list[ImageRecord], list[ImageRecord]]:
-    """A seeded train/validation split; records with the same ``group_of(path)`` stay together."""
+    """A seeded train/validation split; records with the same ``group_of(path)`` stay together
+    (default: :func:`~keras_frcnn.annotations.sources.source_of`, so exported copies of one source
+    image stay on one side)."""
     if not 0.0 <= val_fraction < 1.0:
         raise UserError(f"the validation fraction must be in [0, 1), not {val_fraction}")
-    groups = sorted({(group_of or str)(r.path) for r in records})
+    group_of = group_of or source_of
+    groups = sorted({group_of(r.path) for r in records})
     order = np.random.default_rng(seed).permutation(len(groups))
     n_val = int(round(val_fraction * len(groups)))
     if val_fraction > 0 and len(groups) > 1:
         n_val = min(max(n_val, 1), len(groups) - 1)
     val_groups = {groups[i] for i in order[:n_val]}
-    train = [r for r in records if (group_of or str)(r.path) not in val_groups]
-    val = [r for r in records if (group_of or str)(r.path) in val_groups]
+    train = [r for r in records if group_of(r.path) not in val_groups]
+    val = [r for r in records if group_of(r.path) in val_groups]
     return train, val
 
 
-def epochs_within_budget(remaining_seconds: float, epoch_seconds: float, restart_seconds: float,
-                         epochs_left: int) -> int:
-    """How many more epochs fit in ``remaining_seconds`` when one epoch takes ``epoch_seconds``
-    and restarting training (loading the checkpoint, tracing) ``restart_seconds``."""
-    if epochs_left <= 0:
-        return 0
-    available = remaining_seconds - max(restart_seconds, 0.0)
-    if available <= 0:
+def epochs_within_budget(remaining_seconds: float, epoch_seconds: float, epochs_left: int) -> int:
+    """How many more epochs fit in ``remaining_seconds`` when one epoch takes ``epoch_seconds``."""
+    if epochs_left <= 0 or remaining_seconds <= 0:
         return 0
     if epoch_seconds <= 0:
         return epochs_left
-    return int(max(0, min(epochs_left, math.floor(available / epoch_seconds))))
+    return int(max(0, min(epochs_left, math.floor(remaining_seconds / epoch_seconds))))
 
 
 def _finite(value) -> bool:
@@ -237,7 +240,7 @@ class _EpochCommitter:
         self.state["train_seconds"] = self.state.get("train_seconds", 0.0) + seconds
         if self.options.time_budget_minutes is not None:  # room for another epoch like this one?
             remaining = 60.0 * self.options.time_budget_minutes - self.state["train_seconds"]
-            self.out_of_time = epochs_within_budget(remaining, seconds, 0.0, epochs_left=1) == 0
+            self.out_of_time = epochs_within_budget(remaining, seconds, epochs_left=1) == 0
         row["seconds"] = round(seconds, 2)
         self.rows.append(row)
 
@@ -263,10 +266,20 @@ class _EpochCommitter:
         val = "" if row["val_mAP"] is None else f"  val mAP {row['val_mAP']:.4f}  val COCO AP {row['val_coco_AP']:.4f}"
         terms = "  ".join(f"{k} {row[k]:.4f}" for k in LOSS_COLUMNS)
         best = " (best)" if self.state["best_epoch"] == number else ""
-        self.print(f"epoch {number}: {terms}{val}  {row['seconds']:.0f}s{best}")
+        self.print(f"epoch {number}: {terms}{val}  {row['seconds']:.0f}s{best}{self._time_left(number)}")
         if self.out_of_time:
             self.print(f"time budget of {self.options.time_budget_minutes:g} min reached after epoch {number} "
                        f"({self.state['train_seconds'] / 60:.1f} min of training)")
+
+    def _time_left(self, number: int) -> str:
+        """``"; about 12 min 30 s left"``: the budget's rest, or the epochs left at the mean epoch time."""
+        if self.out_of_time or number >= self.options.num_epochs:
+            return ""
+        epoch_seconds = self.state["train_seconds"] / max(number, 1)
+        left = (self.options.num_epochs - number) * epoch_seconds
+        if self.options.time_budget_minutes is not None:
+            left = min(left, 60.0 * self.options.time_budget_minutes - self.state["train_seconds"])
+        return f"; about {format_duration(left)} left"
 
     def _validate(self, model) -> dict:
         if not self.val_records:
@@ -280,15 +293,6 @@ class _EpochCommitter:
         metrics = evaluate(self.val_records, detections, model.class_names)
         voc = metrics["voc"]["mAP"]
         return {"val_mAP": None if voc is None else float(voc), "val_coco_AP": float(metrics["coco"]["AP"])}
-
-
-def _read_history(run: RunFolder, last_epoch: int) -> list[dict]:
-    """History rows up to the committed epoch (a row written after the commit point is dropped)."""
-    if not os.path.exists(run.history):
-        return []
-    frame = pd.read_csv(run.history)
-    frame = frame[frame["epoch"] <= last_epoch]
-    return [{k: (None if pd.isna(v) else v) for k, v in row.items()} for row in frame.to_dict("records")]
 
 
 def _write_run_files(run: RunFolder, config: Config, options: TrainOptions, class_map: ClassMap,
@@ -312,24 +316,9 @@ def _write_run_files(run: RunFolder, config: Config, options: TrainOptions, clas
                            "val": [r.path for r in val_records]})
 
 
-def read_run_config(run: RunFolder) -> dict:
-    """The run's ``config.json`` (model config, training options, optimizer, data)."""
-    try:
-        with open(run.config, encoding="utf-8") as handle:
-            return json.load(handle)
-    except OSError:
-        raise UserError(f"{run.config}: not found; is {run.root} a run folder?") from None
-    except json.JSONDecodeError as err:
-        raise UserError(f"{run.config}:{err.lineno}: invalid JSON ({err.msg})") from None
-
-
 def apply_split(run: RunFolder, records: Sequence[ImageRecord]) -> tuple[list[ImageRecord], list[ImageRecord]]:
     """The saved train/validation split applied to freshly read records."""
-    try:
-        with open(run.split, encoding="utf-8") as handle:
-            split = json.load(handle)
-    except (OSError, json.JSONDecodeError) as err:
-        raise UserError(f"{run.split}: cannot read the saved split ({err})") from None
+    split = run.read_split()
     by_path = {r.path: r for r in records}
     missing = [p for p in split["train"] + split["val"] if p not in by_path]
     if missing:
@@ -374,11 +363,11 @@ def train(run_dir: str, *, config: Config, options: TrainOptions, class_map: Cla
         if not run.exists():
             shared = " (with --distribute multiworker every worker must see the chief's run folder)" if not chief else ""
             raise UserError(f"{run_dir}: nothing to resume (no state.json: no epoch was completed){shared}")
-        with open(run.state, encoding="utf-8") as handle:
-            state = json.load(handle)
+        state = run.read_state()
         with dtype_policy(policy), strategy.scope():
             model = load_model(run.path(state["checkpoint"]))
-        history = _read_history(run, state["epoch"])
+        history = [{k: (None if pd.isna(v) else v) for k, v in row.items()}
+                   for row in run.read_history(int(state["epoch"])).to_dict("records")]
         initial_epoch = int(state["epoch"])
         print_fn(f"resuming {run_dir} after epoch {initial_epoch} (step {state['iterations']})")
     else:
@@ -391,6 +380,9 @@ def train(run_dir: str, *, config: Config, options: TrainOptions, class_map: Cla
             model = build_model(config)
             if options.input_weight_path:
                 _load_initial_weights(model, options.input_weight_path)
+            if options.init_from:
+                for line in warm_start(model, options.init_from).lines():
+                    print_fn(line)
             model.compile(optimizer=build_optimizer(options.optimizer, options.learning_rate))
         state, history, initial_epoch = {}, [], 0
     if options.jit_compile:

@@ -51,3 +51,45 @@ def test_synthetic_benchmark_runs_end_to_end_and_prints_its_json(tmp_path):
         test = printed["test"][mode]
         assert 0.0 <= test["voc_mAP"] <= 1.0 and len(test["per_class"]) == 49
     assert printed["goal"] == {"voc_mAP_at_least": 0.9, "met": False}
+
+
+def _benchmark_module(name):
+    sys.path.insert(0, BENCHMARKS)
+    try:
+        return __import__(name)
+    finally:
+        sys.path.remove(BENCHMARKS)
+
+
+def test_the_karyogram_benchmark_keeps_every_source_karyogram_on_one_side():
+    import numpy as np
+
+    from keras_frcnn.annotations.records import ImageRecord
+    from keras_frcnn.annotations.sources import source_of
+
+    karyograms = _benchmark_module("accuracy_karyograms")
+    names = [f"/d/images/karyotype-{n}_bmp_jpg.rf.{n:016x}{copy:016x}.jpg" for n in range(60) for copy in range(n % 9 + 1)]
+    records = [ImageRecord(name, np.zeros((0, 4)), ()) for name in names]
+    for seed in range(3):
+        train, test = karyograms.split_by_source(records, 0.2, seed)
+        assert not {source_of(r.path) for r in train} & {source_of(r.path) for r in test}
+        assert len({source_of(r.path) for r in test}) == 12 and len(train) + len(test) == len(records)
+        first = karyograms.one_per_source(test)
+        assert len(first) == 12 and len({source_of(r.path) for r in first}) == 12
+
+
+def test_synthetic_boxes_get_the_real_labels_slack_inside_the_image():
+    import numpy as np
+
+    karyograms = _benchmark_module("accuracy_karyograms")
+    boxes = np.array([[10, 10, 20, 50], [0, 1, 5, 414]], np.float32)
+    np.testing.assert_allclose(karyograms.with_label_slack(boxes, 416, 416), [[9, 7, 21, 53], [0, 0, 6, 416]])
+    np.testing.assert_allclose(karyograms.with_label_slack(boxes, 832, 832), [[8, 4, 22, 56], [0, 0, 7, 420]])
+
+
+@pytest.mark.parametrize("script", ["accuracy_karyograms.py", "accuracy_spreads.py"])
+def test_the_real_data_benchmarks_need_their_folder(script, tmp_path):
+    result = _run(script, "--data", str(tmp_path / "nowhere"), "--output", str(tmp_path / "out"))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert f"{tmp_path / 'nowhere'}: no such folder" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists()

@@ -139,8 +139,25 @@ def test_warning_threshold_is_more_than_one_percent():
     one_bad = rows[:99] + [[500, 500, 504, 504]]
     assert anchor_coverage([record(one_bad)], cfg).warning() is None  # exactly 1 %
     two_bad = rows[:98] + [[500, 500, 504, 504], [600, 500, 603, 505]]
-    text = anchor_coverage([record(two_bad)], cfg).warning()
+    # no anchor shape covers a 4x4 or 3x5 box on this grid: the anchors are not at fault, a note says so
+    coverage = anchor_coverage([record(two_bad)], cfg)
+    assert coverage.warning() is None and coverage.suggested_coverage == pytest.approx(0.98)
+    assert "2.0% of ground-truth boxes" in coverage.note() and "3x5 px" in coverage.note()
+    assert "note: 2.0%" in coverage.summary()
+    # with suggest=False nothing says the anchors are near the best: a warning
+    text = anchor_coverage([record(two_bad)], cfg, suggest=False).warning()
     assert text is not None and "2.0% of ground-truth boxes (2 of 100)" in text and "3x5 px" in text
+
+
+def test_anchors_that_fitting_improves_warn_and_a_grid_limit_is_a_note():
+    boxes = elongated_records(images=4)
+    square = Config(anchor_scales=(32.0,), anchor_ratios=(1.0,))
+    coverage = anchor_coverage(boxes, square)
+    assert coverage.suggested_coverage - coverage.fraction_covered >= 0.05
+    assert "suggested anchors" in coverage.warning() and coverage.note() is None
+    scales, ratios = coverage.suggested
+    fitted = anchor_coverage(boxes, square.replace(anchor_scales=scales, anchor_ratios=ratios))
+    assert fitted.warning() is None
 
 
 def elongated_records(seed=0, images=10, per_image=40):

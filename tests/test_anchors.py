@@ -4,15 +4,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_frcnn.anchors import (
-    IGNORED,
-    NEGATIVE,
-    anchor_grid,
-    base_anchors,
-    match_anchors,
-    rpn_targets,
-    sample_balanced,
-)
+from keras_frcnn.anchors import anchor_grid, base_anchors, rpn_targets
+from keras_frcnn.matching import IGNORED, NEGATIVE, match_boxes, sample_balanced
 from keras_frcnn.boxes import BoxCoder
 from keras_frcnn.iou import pairwise_iou as pairwise_iou_numpy
 
@@ -81,7 +74,7 @@ def test_anchor_order_matches_rpn_reshape():
 # --- matching -------------------------------------------------------------------------------
 
 
-def test_match_anchors_thresholds_and_masks():
+def test_match_boxes_thresholds_and_masks():
     iou = tf.constant(
         [
             [0.80, 0.10],  # positive to gt 0
@@ -92,27 +85,27 @@ def test_match_anchors_thresholds_and_masks():
             [0.99, 0.99],  # candidate invalid: ignored
         ]
     )
-    m = match_anchors(
+    m = match_boxes(
         iou, [True, True], [True, True, True, True, True, False], positive_iou=0.7, negative_iou=0.3
     ).numpy()
     np.testing.assert_array_equal(m, [0, IGNORED, NEGATIVE, 1, 0, IGNORED])
     # gt 1 invalid: row 3 is no longer a low-quality positive, row 4 matches gt 0
-    m = match_anchors(
+    m = match_boxes(
         iou, [True, False], [True, True, True, True, True, False], positive_iou=0.7, negative_iou=0.3
     ).numpy()
     np.testing.assert_array_equal(m, [0, IGNORED, NEGATIVE, NEGATIVE, 0, IGNORED])
     # no low-quality matches, RoI-style thresholds with a lower bound
-    m = match_anchors(
+    m = match_boxes(
         iou, [True, True], positive_iou=0.5, negative_iou=0.5, negative_iou_low=0.1, allow_low_quality=False
     ).numpy()
     np.testing.assert_array_equal(m, [0, 0, NEGATIVE, 1, 0, 0])
-    m = match_anchors(iou[:, :1], [True], positive_iou=0.5, negative_iou=0.5, negative_iou_low=0.1).numpy()
+    m = match_boxes(iou[:, :1], [True], positive_iou=0.5, negative_iou=0.5, negative_iou_low=0.1).numpy()
     np.testing.assert_array_equal(m, [0, 0, NEGATIVE, IGNORED, 0, 0])
 
 
-def test_match_anchors_no_gt():
+def test_match_boxes_no_gt():
     for iou, valid in [(tf.zeros([4, 0]), tf.zeros([0], tf.bool)), (tf.fill([4, 2], 0.9), [False, False])]:
-        m = match_anchors(iou, valid, [True, True, False, True], positive_iou=0.7, negative_iou=0.3).numpy()
+        m = match_boxes(iou, valid, [True, True, False, True], positive_iou=0.7, negative_iou=0.3).numpy()
         np.testing.assert_array_equal(m, [NEGATIVE, NEGATIVE, IGNORED, NEGATIVE])
 
 

@@ -125,9 +125,9 @@ def test_repository_example_and_class_list_are_valid():
     labels = (REPO / "annotations" / "chromosome_classes.txt").read_text().split()
     assert tuple(labels) == chromosome_labels() and len(labels) == 49
     classes = ClassMap.from_file(REPO / "annotations" / "chromosome_classes.txt")
-    data = read_annotations(REPO / "annotations" / "example.csv", classes=classes, check_images=False)
-    assert len(data.records) == 3 and data.num_boxes == 7
-    assert data.records[1].path.endswith("cell 002, second slide.png")
+    data = read_annotations(REPO / "annotations" / "example.csv", classes=classes)  # its images exist
+    assert len(data.records) == 3 and data.num_boxes == 10 and not data.warnings
+    assert data.records[1].path.endswith("cell 002, second slide.png") and data.records[1].width == 360
     assert data.records[2].num_boxes == 0
 
 
@@ -257,8 +257,8 @@ def test_unusable_paths_raise_one_user_error(tmp_path: Path):
         read_annotations(tmp_path / "nothing.csv")
     with pytest.raises(UserError, match="unknown annotation format"):
         read_annotations(write_text(tmp_path / "a.dat", "a.png,1,2,3,4,Y\n"))
-    with pytest.raises(UserError, match="unknown annotation format 'yolo'"):
-        read_annotations(tmp_path / "a.dat", format="yolo")
+    with pytest.raises(UserError, match="unknown annotation format 'kitti'"):
+        read_annotations(tmp_path / "a.dat", format="kitti")
     data = read_annotations(tmp_path / "a.dat", format="csv", check_images=False)
     assert data.records[0].labels == ("Y",)
 

@@ -4,7 +4,7 @@ import json
 import sys
 from pathlib import Path
 
-from keras_frcnn.benchmark import main
+from keras_frcnn.cli.benchmark import main
 
 
 def test_speed_benchmark_reports_its_timings_and_ratios(tmp_path, capsys):
@@ -17,8 +17,10 @@ def test_speed_benchmark_reports_its_timings_and_ratios(tmp_path, capsys):
     assert result == json.loads(capsys.readouterr().out)
     for key in ("backbone_forward_s", "dense_forward_s", "detect_s", "backbone_train_step_s", "dense_train_step_s",
                 "train_step_s", "train_step_mixed_s", "detect_mixed_s", "dense_forward_constant_weights_s",
-                "detect_constant_weights_s", "peak_rss_mb"):
+                "detect_constant_weights_s", "peak_rss_mb", "train_peak_rss_mb", "detect_peak_rss_mb"):
         assert result[key] > 0, key
+    # each phase in a fresh process: neither holds what the whole run built
+    assert result["train_peak_rss_mb"] < result["peak_rss_mb"] and result["detect_peak_rss_mb"] < result["peak_rss_mb"]
     assert "train_step_xla_s" not in result  # only the chosen variants
     assert result["num_rois"] == 8 and result["post_nms_top_n_test"] == 16 and result["pre_nms_top_n_test"] == 64
     assert result["detect_overhead"] == round(result["detect_s"] / result["dense_forward_s"], 3)
@@ -26,6 +28,16 @@ def test_speed_benchmark_reports_its_timings_and_ratios(tmp_path, capsys):
     assert result["detect_overhead_constant_weights"] == round(
         result["detect_constant_weights_s"] / result["dense_forward_constant_weights_s"], 3)
     assert result["train_speedup_mixed"] == round(result["train_step_s"] / result["train_step_mixed_s"], 3)
+
+
+def test_without_variants_the_phase_memory_is_still_reported(tmp_path):
+    out = tmp_path / "speed.json"
+    assert main(["--network", "tiny", "--im-size", "96", "--runs", "1", "--no-variants", "--set",
+                 "tiny_filters=[4,4,8,8]", "--set", "head_units=16", "--set", "rpn_head_channels=8",
+                 "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert result["train_peak_rss_mb"] > 0 and result["detect_peak_rss_mb"] > 0
+    assert "detect_constant_weights_s" not in result and "train_step_mixed_s" not in result
 
 
 def test_unknown_override_is_one_clear_line(capsys):

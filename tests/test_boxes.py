@@ -114,3 +114,14 @@ def test_box_coder_degenerate_is_finite():
     coder = BoxCoder()
     out = coder.encode(np.zeros((1, 4), np.float32), np.zeros((1, 4), np.float32)).numpy()
     assert np.all(np.isfinite(out))
+
+
+def test_box_features_are_fractions_of_each_image():
+    from keras_frcnn.boxes import box_feature_names, box_features
+
+    boxes = tf.constant([[[10.0, 20.0, 30.0, 60.0]], [[0.0, 0.0, 50.0, 25.0]]])
+    shape = tf.constant([[100, 200], [50, 100]])  # height, width
+    np.testing.assert_allclose(box_features(boxes, shape, "size_position").numpy(),
+                               [[[0.1, 0.4, 0.1, 0.4]], [[0.5, 0.5, 0.25, 0.25]]], rtol=1e-6)
+    np.testing.assert_allclose(box_features(boxes, shape, "size").numpy(), [[[0.1, 0.4]], [[0.5, 0.5]]], rtol=1e-6)
+    assert box_feature_names("size_position") == ("width", "height", "centre_x", "centre_y")

@@ -77,6 +77,13 @@ def test_perfect_detections_give_map_1_and_every_output(data: Path):
     assert {k: saved[k] for k in ("voc", "voc07", "coco")} == metrics
     assert saved["settings"]["iou_threshold"] == 0.5
     assert (out / "confusion.csv").read_text().splitlines()[0] == "ground truth,1-l,1-r,missed"
+    # the review page names every image (here without pictures: a.png and b.png do not exist)
+    report = (out / "report.html").read_text(encoding="utf-8")
+    assert ">a.png</h3>" in report and ">b.png</h3>" in report and "image not available" in report
+    assert "perfect.csv (read from a file, no model run)" in report
+    written = [out / name for name in ("metrics.json", "per_class_precision.png", "confusion.png", "confusion.csv",
+                                       "report.html")] + [data / "m.json"]
+    assert result.stdout.splitlines()[-1] == "wrote " + ", ".join(map(str, written))
     assert result.stderr == ""
 
 
@@ -127,7 +134,7 @@ def test_confusions_and_unmatched_images_are_reported(data: Path):
         (["--detections", "{d}/perfect.csv", "--bogus"], "unrecognized arguments: --bogus"),
         (["--detections", "{d}/nope.csv"], "nope.csv: cannot read detections"),
         (["--detections", "{d}/columns.csv"], "columns.csv:1: unknown columns filepath,xmin,ymin,xmax,ymax,label,p"),
-        (["--detections", "{d}/perfect.csv", "-o", "yolo"], "argument -o/--parser: invalid choice: 'yolo'"),
+        (["--detections", "{d}/perfect.csv", "-o", "kitti"], "argument -o/--parser: invalid choice: 'kitti'"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(data: Path, args: list[str], message: str):

@@ -60,11 +60,11 @@ def test_hyperparameters_are_the_papers():
 
 
 def test_epochs_within_budget():
-    assert epochs_within_budget(100.0, 10.0, 5.0, epochs_left=50) == 9
-    assert epochs_within_budget(100.0, 10.0, 5.0, epochs_left=3) == 3
-    assert epochs_within_budget(14.0, 10.0, 5.0, epochs_left=3) == 0
-    assert epochs_within_budget(-1.0, 10.0, 0.0, epochs_left=3) == 0
-    assert epochs_within_budget(10.0, 10.0, 0.0, epochs_left=0) == 0
+    assert epochs_within_budget(100.0, 10.0, epochs_left=50) == 10
+    assert epochs_within_budget(100.0, 10.0, epochs_left=3) == 3
+    assert epochs_within_budget(9.0, 10.0, epochs_left=3) == 0
+    assert epochs_within_budget(-1.0, 10.0, epochs_left=3) == 0
+    assert epochs_within_budget(10.0, 10.0, epochs_left=0) == 0
 
 
 # ----------------------------------------------------------------------------- the loop, with a fake trainer
@@ -76,27 +76,35 @@ class FakeClock:
         return self.now
 
 
-def _fake_train(clock, calls, diverge=(), epoch_seconds=10.0, restart_seconds=3.0):
-    """A stand-in for keras_frcnn.training.train: commits epochs of ``epoch_seconds`` (no model)."""
+def _fake_train(clock, calls, diverge=(), epoch_seconds=10.0, interrupt_at=None):
+    """A stand-in for keras_frcnn.training.train (no model): epochs of ``epoch_seconds`` at the rate
+    ``options.learning_rate_at`` gives, committed with their train_seconds, stopping as train()
+    does after the last epoch its time budget holds; KeyboardInterrupt before epoch ``interrupt_at``."""
 
     def train(run_dir, *, config, options, class_map, train_records, val_records=(), data_info=None, resume=False,
               print_fn=print):
         state_path = os.path.join(run_dir, "state.json")
         assert resume == os.path.exists(state_path)
-        state = json.load(open(state_path)) if resume else {"epoch": 0}
+        state = json.load(open(state_path)) if resume else {"epoch": 0, "train_seconds": 0.0}
         history = pd.read_csv(os.path.join(run_dir, "history.csv")) if resume else pd.DataFrame(
-            columns=["epoch", "loss", "seconds"])
+            columns=["epoch", "loss", "learning_rate", "seconds"])
         calls.append((os.path.basename(run_dir), state["epoch"], options.num_epochs))
         os.makedirs(run_dir, exist_ok=True)
-        clock.now += restart_seconds
         for epoch in range(state["epoch"] + 1, options.num_epochs + 1):
+            if epoch == interrupt_at:
+                raise KeyboardInterrupt
             if options.optimizer in diverge and epoch == 2:
                 raise TrainingDiverged(f"non-finite loss (nan) at epoch {epoch}, step 1: training stopped")
+            rate = options.learning_rate_at(1.0, epoch - 1, state["train_seconds"])
             clock.now += epoch_seconds
-            history.loc[len(history)] = [epoch, 1.0 / epoch, epoch_seconds]
+            history.loc[len(history)] = [epoch, 1.0 / epoch, rate, epoch_seconds]
             history.to_csv(os.path.join(run_dir, "history.csv"), index=False)
-            state = {"epoch": epoch, "best_epoch": epoch, "best_val_mAP": None}
+            state = {"epoch": epoch, "best_epoch": epoch, "best_val_mAP": None,
+                     "train_seconds": state["train_seconds"] + epoch_seconds}
             json.dump(state, open(state_path, "w"))
+            budget = options.time_budget_minutes
+            if budget is not None and epochs_within_budget(60 * budget - state["train_seconds"], epoch_seconds, 1) == 0:
+                break
 
     return train
 
@@ -113,14 +121,13 @@ def test_budget_cuts_runs_and_divergence_is_recorded(tmp_path, monkeypatch):
     clock, calls = FakeClock(), []
     monkeypatch.setattr(keras_frcnn.training, "train", _fake_train(clock, calls, diverge=("adagrad",)))
     specs = _specs(tmp_path, ["adamax", "adagrad", "rmsprop"], num_epochs=10)
-    # 3 runs x 35 s: the first call is one epoch (13 s), then 1 more fits (3 + 10 <= 22), then none (3 + 10 > 9).
-    study = Study(str(tmp_path), specs, budget_minutes=3 * 35 / 60, print_fn=lambda line: None, clock=clock)
+    # 3 runs x 25 s: each run is one train() call with a 25 s budget: two 10 s epochs fit, a third does not.
+    study = Study(str(tmp_path), specs, budget_minutes=3 * 25 / 60, print_fn=lambda line: None, clock=clock)
     statuses = [study.train_run(spec, None, [object()], [], {}) for spec in specs]
     assert [(s.kind, s.epoch) for s in statuses] == [("cut", 2), ("failed", 1), ("cut", 2)]
-    assert calls == [("tiny_adamax", 0, 1), ("tiny_adamax", 1, 2), ("tiny_adagrad", 0, 1), ("tiny_adagrad", 1, 2),
-                     ("tiny_rmsprop", 0, 1), ("tiny_rmsprop", 1, 2)]
+    assert calls == [("tiny_adamax", 0, 10), ("tiny_adagrad", 0, 10), ("tiny_rmsprop", 0, 10)]
     progress = json.loads((tmp_path / "progress.json").read_text())["runs"]
-    assert progress["tiny_adamax"]["wall_seconds"] == pytest.approx(26.0)
+    assert progress["tiny_adamax"]["wall_seconds"] == pytest.approx(20.0)
     assert progress["tiny_adamax"]["cut_by_budget"] is True
     assert "non-finite loss" in progress["tiny_adagrad"]["failure"]["message"]
     rows = [table_row(spec, status, None) for spec, status in zip(specs, statuses)]
@@ -129,7 +136,7 @@ def test_budget_cuts_runs_and_divergence_is_recorded(tmp_path, monkeypatch):
     assert [row["train_time_s"] for row in rows] == [20.0, 10.0, 20.0]
 
     # The same command again: nothing trains; without the budget the cut runs resume, the failed one is skipped.
-    again = Study(str(tmp_path), specs, budget_minutes=3 * 35 / 60, print_fn=lambda line: None, clock=clock)
+    again = Study(str(tmp_path), specs, budget_minutes=3 * 25 / 60, print_fn=lambda line: None, clock=clock)
     assert [again.status(spec).kind for spec in specs] == ["cut", "failed", "cut"]
     unlimited = Study(str(tmp_path), specs, print_fn=lambda line: None, clock=clock)
     assert [unlimited.status(spec).describe() for spec in specs] == [
@@ -140,6 +147,35 @@ def test_budget_cuts_runs_and_divergence_is_recorded(tmp_path, monkeypatch):
     assert calls == [("tiny_adamax", 2, 10)]  # one call for all the epochs left
     retry = Study(str(tmp_path), specs, retry_failed=True, print_fn=lambda line: None, clock=clock)
     assert retry.status(specs[1]).kind == "resume"
+
+
+def test_a_study_resumed_with_a_larger_budget_follows_the_schedule_of_one_run_with_that_budget(tmp_path, monkeypatch):
+    import keras_frcnn.training
+
+    def learning_rates(folder, spec_folder):
+        return list(pd.read_csv(os.path.join(folder, spec_folder, "history.csv"))["learning_rate"])
+
+    clock, calls = FakeClock(), []
+    options = TrainOptions(num_epochs=100, epoch_length=5, verbose=0, lr_drops=(0.5,))
+    configs = {"tiny": Config(class_names=("a", "b"), network="tiny")}
+    # Stopped by the user during epoch 3 of a 60 s budget, then resumed with 120 s (two runs: 60 s each).
+    stopped = plan_study(str(tmp_path / "resumed"), ["tiny"], ["adamax"], configs, options)
+    monkeypatch.setattr(keras_frcnn.training, "train", _fake_train(clock, calls, interrupt_at=3))
+    with pytest.raises(KeyboardInterrupt):
+        Study(str(tmp_path / "resumed"), stopped, budget_minutes=1.0, clock=clock,
+              print_fn=lambda line: None).train_run(stopped[0], None, [object()], [], {})
+    monkeypatch.setattr(keras_frcnn.training, "train", _fake_train(clock, calls))
+    resumed = Study(str(tmp_path / "resumed"), stopped, budget_minutes=1.0, clock=clock, print_fn=lambda line: None)
+    assert resumed.status(stopped[0]).kind == "resume"
+    larger = Study(str(tmp_path / "resumed"), stopped, budget_minutes=2.0, clock=clock, print_fn=lambda line: None)
+    assert larger.train_run(stopped[0], None, [object()], [], {}).kind == "cut"
+    once = plan_study(str(tmp_path / "once"), ["tiny"], ["adamax"], configs, options)
+    Study(str(tmp_path / "once"), once, budget_minutes=2.0, clock=clock,
+          print_fn=lambda line: None).train_run(once[0], None, [object()], [], {})
+    # 120 s: twelve 10 s epochs, the rate / 10 once 60 s (half the budget) are spent: from epoch 7 on.
+    expected = [1.0] * 6 + [0.1] * 6
+    assert learning_rates(tmp_path / "once", "tiny_adamax") == pytest.approx(expected)
+    assert learning_rates(tmp_path / "resumed", "tiny_adamax") == pytest.approx(expected)
 
 
 def test_bad_input_while_training_stops_the_study(tmp_path, monkeypatch):
@@ -234,7 +270,6 @@ def test_a_rerun_must_use_the_studys_data_and_model_flags(dataset, tmp_path, cap
     (["--num_epochs", "0"], "must be at least 1"),
     (["--budget-minutes", "0"], "must be positive"),
     (["--set", "anchor_scale=[8]"], "unknown config keys: anchor_scale"),
-    (["--val-fraction", "0"], "nothing to evaluate on"),
     (["--test", "missing_test.csv"], "missing_test.csv: no such file or directory"),
     (["--distribute", "multiworker"], "--distribute multiworker is not supported for a study"),
 ])
@@ -247,6 +282,16 @@ def test_bad_flags_give_one_line(flags, message, dataset, tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert code == 2
     assert message in err and len(err.splitlines()) == 1 and "Traceback" not in err
+    assert not (tmp_path / "study").exists()
+
+
+def test_nothing_to_evaluate_stops_a_run_and_is_a_warning_in_a_dry_run(dataset, tmp_path, capsys):
+    flags = ["-p", str(dataset), "--val-fraction", "0", "--output", str(tmp_path / "study")]
+    assert compare_main(flags + ["--dry-run"]) == 0
+    assert "warning: nothing to evaluate on" in capsys.readouterr().err
+    assert compare_main(flags) == 2
+    err = capsys.readouterr().err.strip()
+    assert "nothing to evaluate on" in err and len(err.splitlines()) == 1
     assert not (tmp_path / "study").exists()
 
 

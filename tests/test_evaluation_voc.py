@@ -202,8 +202,30 @@ def test_paths_are_normalised_and_classes_are_checked():
 def test_average_precision_function():
     assert average_precision([], []) == 0.0
     assert average_precision([], [], eleven_point=True) == 0.0
-    # recall 3/5 reaches the 11-point threshold 0.6 exactly (no 0.6000000000000001 trap)
-    assert average_precision([0.6], [1.0], eleven_point=True) == pytest.approx(7 / 11)
+    # The thresholds are np.arange(0.0, 1.1, 0.1), as py-faster-rcnn, detectron2 and mmdetection use:
+    # 0.30000000000000004, 0.6000000000000001 and 0.7000000000000001 lie above the tenths, so a recall
+    # of exactly 3/10 reaches t = 0, 0.1, 0.2 only (3/11, not 4/11), and 3/5 reaches t <= 0.5 (6/11).
+    assert average_precision([0.1, 0.2, 0.3], [1.0, 1.0, 1.0], eleven_point=True) == pytest.approx(3 / 11)
+    assert average_precision([0.6], [1.0], eleven_point=True) == pytest.approx(6 / 11)
+    assert average_precision([0.8], [0.5], eleven_point=True) == pytest.approx(9 * 0.5 / 11)
+
+
+def _eleven_point_reference(recall, precision) -> float:
+    """The 11-point rule as the reference tools loop over it (each threshold of np.arange(0, 1.1, 0.1))."""
+    recall, precision = np.asarray(recall), np.asarray(precision)
+    return sum(precision[recall >= t].max() if (recall >= t).any() else 0.0 for t in np.arange(0.0, 1.1, 0.1)) / 11
+
+
+def test_eleven_point_ap_equals_the_reference_tools_rule_with_few_boxes():
+    rng = np.random.default_rng(0)
+    for n_gt in (3, 5, 7, 10):
+        for _ in range(50):
+            hits = rng.random(12) < 0.6
+            recall = np.cumsum(hits)[: n_gt * 2] / n_gt
+            recall = np.minimum(recall, 1.0)
+            precision = np.cumsum(hits)[: n_gt * 2] / np.arange(1, len(recall) + 1)
+            assert average_precision(recall, precision, eleven_point=True) == pytest.approx(
+                _eleven_point_reference(recall, precision), abs=1e-12)
 
 
 def _reference_match(image: EvalImage, threshold: float) -> np.ndarray:

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_frcnn.export import export, main as export_main
+from keras_frcnn.cli.export import main as export_main
+from keras_frcnn.export import export
 from keras_frcnn.model import build_model
 from keras_frcnn.runs import load_model
 from model_fixtures import batch, scene, tiny_config, two_scenes

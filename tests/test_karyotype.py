@@ -128,3 +128,9 @@ def test_select_chromosomes_counts_each_chromosome_once():
     assert list(chosen.labels) == ["1-l", "2-l"]  # 1-r overlaps 1-l; 3-l scores too low
     summary = summarise_detections(detections)
     assert summary.total == 2
+
+
+def test_an_image_without_chromosomes_is_zero_and_needs_review():
+    summary = summarise_karyotype([], [])
+    assert (summary.total, summary.iscn_draft, summary.gains, summary.losses) == (0, "0", (), ())
+    assert summary.needs_review and summary.review_items == ("no chromosomes found",)

@@ -98,3 +98,67 @@ def test_export_refuses_a_model_that_assigns_labels_after_the_graph():
     model = build_model(tiny_config(label_assignment="optimal"))
     with pytest.raises(UserError, match="cannot be exported; call model.set_label_assignment"):
         detection_function(model)
+
+
+def _best_with_capacity(scores, capacity):
+    """Brute force: the best log-product over all class choices that respect the capacities (every
+    object assigned while places remain)."""
+    objects, classes = scores.shape
+    best = -np.inf
+    for labels in itertools.product(range(classes), repeat=objects):
+        if all(labels.count(c) <= capacity[c] for c in range(classes)):
+            best = max(best, np.log(scores[np.arange(objects), list(labels)]).sum())
+    return best
+
+
+@pytest.mark.parametrize("objects, capacity", [(3, (2, 1)), (4, (2, 2, 1)), (5, (2, 2, 1, 1)), (4, (1, 3, 0))])
+def test_capacity_assignment_is_optimal_against_brute_force(objects, capacity):
+    rng = np.random.default_rng(objects + sum(capacity))
+    for _ in range(20):
+        scores = rng.dirichlet(np.ones(len(capacity) + 1), size=objects)[:, 1:]
+        labels = assign_labels(scores, capacity)
+        assert all(np.sum(labels == c) <= capacity[c] for c in range(len(capacity)))
+        best = _best_with_capacity(scores, capacity)
+        assert np.log(scores[np.arange(objects), labels]).sum() == pytest.approx(best, abs=1e-9)
+
+
+def test_three_sevens_and_no_six_become_two_sevens_and_a_six():
+    from keras_frcnn.label_assignment import karyotype_capacities
+
+    names = ("6", "7", "Y")
+    scores = np.array([[0.3, 0.7, 0.0], [0.1, 0.9, 0.0], [0.2, 0.8, 0.0]])
+    assert list(assign_labels(scores)) == [0, 1, 2]  # each class once: the third object is forced onto Y
+    capacity = karyotype_capacities(names)
+    assert list(capacity) == [2, 2, 1]
+    # The object that loses least by becoming a 6 (0.3 / 0.7 beats 0.2 / 0.8 and 0.1 / 0.9) becomes the 6.
+    assert list(assign_labels(scores, capacity)) == [0, 1, 1]
+
+
+def test_karyotype_capacities_of_both_schemes():
+    from keras_frcnn.annotations.classes import chromosome_classes, chromosome_labels
+    from keras_frcnn.label_assignment import capacities, karyotype_capacities
+
+    assert list(karyotype_capacities(chromosome_classes())) == [2] * 23 + [1]
+    assert set(karyotype_capacities(chromosome_labels())) == {1}
+    assert list(capacities("optimal", ("7", "Y"))) == [1, 1]
+    with pytest.raises(ValueError):
+        capacities("none", ("7",))
+
+
+def test_a_sure_third_copy_is_reported_as_a_trisomy_and_an_unsure_one_is_not():
+    from keras_frcnn.label_assignment import karyotype_capacities
+
+    names = ("21", "22", "X", "Y")
+    capacity = karyotype_capacities(names)  # 2, 2, 2, 1
+    # 47,XY,+21: three objects sure of 21; two 22s, one X, one Y.
+    scores = np.array([[0.97, 0.01, 0.01, 0.01], [0.96, 0.02, 0.01, 0.01], [0.95, 0.03, 0.01, 0.01],
+                       [0.02, 0.95, 0.02, 0.01], [0.03, 0.94, 0.02, 0.01], [0.01, 0.01, 0.97, 0.01],
+                       [0.01, 0.01, 0.01, 0.97]])
+    forced = assign_labels(scores, capacity)
+    assert list(forced) == [0, 0, 2, 1, 1, 2, 3]  # the third 21 is pushed onto the cell's free X place
+    assert list(assign_labels(scores, capacity, extra_copy_score=0.9)) == [0, 0, 0, 1, 1, 2, 3]
+    # Below the threshold the model is not sure enough: the free place keeps it.
+    assert list(assign_labels(scores, capacity, extra_copy_score=0.99)) == list(forced)
+    # At most one extra copy per class: a fourth sure 21 is not a tetrasomy here.
+    four = np.vstack([scores, [[0.94, 0.04, 0.01, 0.01]]])
+    assert np.sum(assign_labels(four, capacity, extra_copy_score=0.9) == 0) == 3

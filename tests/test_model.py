@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_frcnn.backbones import build_backbone
+from keras_frcnn.backbones import backbone_stride, build_backbone, output_stride
 from keras_frcnn.config import Config
 from keras_frcnn.errors import UserError
 from keras_frcnn.model import FasterRCNN, build_model
@@ -139,3 +139,40 @@ def test_weights_errors_are_clear(tmp_path):
         build_backbone(Config(class_names=("a",), network="vgg16", weights=str(tmp_path / "missing.h5")))
     with pytest.raises(UserError, match="at least 4 blocks"):
         build_backbone(Config(class_names=("a",), network="tiny", tiny_filters=(8, 8)))
+
+
+def test_roi_box_features_reach_the_class_head_train_and_survive_save_and_load(data, tmp_path):
+    keras.utils.set_random_seed(0)
+    geometric = build_model(tiny_config(roi_box_features="size_position"), keras.optimizers.Adam(1e-3))
+    assert geometric.class_logits.kernel.shape == (64 + 128, 4)  # fc7 units + the box-feature embedding
+    with tf.GradientTape() as tape:
+        loss = geometric.compute_frcnn_losses(data, training=True)["loss"]
+    gradients = dict(zip([v.path for v in geometric.trainable_variables],
+                         tape.gradient(loss, geometric.trainable_variables)))
+    assert np.any(gradients["roi_geometry/kernel"].numpy())
+    geometric.fit(tf.data.Dataset.from_tensors(data).repeat(), steps_per_epoch=2, epochs=1, verbose=0)
+    path = tmp_path / "geometric.keras"
+    geometric.save(path)
+    loaded = keras.models.load_model(path, safe_mode=True)
+    inputs = {"images": data["images"], "image_shape": data["image_shape"]}
+    expected, actual = geometric.predict_on_batch(inputs), loaded.predict_on_batch(inputs)
+    for key in expected:
+        np.testing.assert_array_equal(expected[key], actual[key])
+    with pytest.raises(UserError, match="roi_box_features must be one of none, size, size_position"):
+        tiny_config(roi_box_features="position")
+
+
+def test_the_stride_is_measured_from_the_backbone():
+    image = keras.Input((None, None, 3))
+    x = image
+    for _ in range(3):  # three 2x2 poolings: stride 8
+        x = keras.layers.MaxPooling2D(2)(keras.layers.Conv2D(4, 3, padding="same")(x))
+    assert output_stride(keras.Model(image, x)) == 8
+    assert backbone_stride(Config(network="tiny", class_names=("a",))) == 16
+    model = build_model(tiny_config())
+    assert model.stride == 16
+    # configs saved when the stride was a config key still load (16), others are refused
+    saved = {**model.frcnn_config.to_dict(), "feature_stride": 16}
+    assert Config.from_dict(saved) == model.frcnn_config
+    with pytest.raises(UserError, match="feature_stride 8"):
+        Config.from_dict({**saved, "feature_stride": 8})

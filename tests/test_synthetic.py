@@ -23,7 +23,10 @@ from keras_frcnn.synthetic import (
     render_image,
     render_scene,
 )
+from keras_frcnn.synthetic import framed
+from keras_frcnn.synthetic.__main__ import main as synthetic_main
 from keras_frcnn.synthetic.cytobands import CHROMOSOMES
+from keras_frcnn.synthetic.defects import Defects, apply_defects
 from keras_frcnn.synthetic.imaging import Imaging, develop
 from keras_frcnn.synthetic.karyotypes import assign_labels, sample_karyotype
 from keras_frcnn.synthetic.layout import paste
@@ -299,7 +302,14 @@ def test_cli_writes_a_data_set(tmp_path):
 
 @pytest.mark.parametrize(
     "args",
-    [["--train", "-1"], ["--mode", "spread"], ["--abnormal-rate", "2"], ["--width", "10"], ["--test", "x"]],
+    [
+        ["--train", "-1"],
+        ["--mode", "spread"],
+        ["--abnormal-rate", "2"],
+        ["--width", "10"],
+        ["--test", "x"],
+        ["--mode", "metaphase", "--style", "framed"],
+    ],
 )
 def test_cli_bad_arguments_give_one_line_error(tmp_path, args):
     result = _cli("--out", str(tmp_path / "out"), *args)
@@ -330,3 +340,105 @@ def test_qband_style_is_bright_on_dark():
     x1, y1, x2, y2 = scene.boxes[0].astype(int)
     assert np.median(scene.image) < 30
     assert scene.image[y1:y2, x1:x2].max() > np.median(scene.image) + 60
+
+
+# --- the framed style (real karyogram exports) ----------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def framed_scenes():
+    karyotypes = ["46,XX", "46,XY", "47,XY,+21", "45,X"]
+    return [
+        render_scene(np.random.default_rng(seed), "karyogram", style="framed", karyotype=k, exception_rate=0)
+        for seed, k in enumerate(karyotypes)
+    ]
+
+
+def test_framed_style_is_416_square_with_all_labels_and_pairs_side_by_side(framed_scenes):
+    for scene in framed_scenes:
+        assert scene.image.shape == (416, 416) and scene.image.dtype == np.uint8
+        boxes = scene.boxes
+        assert boxes.shape == (len(scene.karyotype.chromosomes), 4)
+        assert set(scene.labels) <= LABELS
+        assert np.all(boxes[:, :2] >= 0) and np.all(boxes[:, 2:] <= 416)
+        assert np.all(boxes[:, 2] > boxes[:, 0]) and np.all(boxes[:, 3] > boxes[:, 1])
+        by_label = defaultdict(list)
+        for box, label in zip(boxes, scene.labels):
+            by_label[label].append(box)
+        for name in [str(n) for n in range(1, 23)] + ["X"]:
+            if f"{name}-r" not in by_label:
+                continue
+            left = by_label[f"{name}-l"][0]
+            for right in by_label[f"{name}-r"]:
+                assert (left[0] + left[2]) / 2 < (right[0] + right[2]) / 2
+                assert min(left[3], right[3]) > max(left[1], right[1])  # same height: side by side
+
+
+@pytest.mark.parametrize("size", [(416, 416), (640, 480)])
+def test_framed_boxes_stay_inside_their_frames(size):
+    width, height = size
+    karyotype = parse_karyotype("47,XX,+13")
+    for seed in range(3):
+        frames = framed.sample_frames(np.random.default_rng(seed), width, height)
+        assert [f.name for f in frames] == list(CHROMOSOMES)
+        od = np.zeros((height, width), dtype=np.float32)
+        placed = framed.karyogram(od, karyotype, np.random.default_rng(seed), frames=frames)
+        assert [name for name, _ in placed] == list(karyotype.chromosomes)
+        frame_of = {f.name: f for f in frames}
+        for name, rc in placed:
+            f = frame_of[name]
+            x1, y1, x2, y2 = rc.box.tolist()
+            assert f.x0 < x1 and x2 <= f.x1 and f.y0 < y1 and y2 <= f.y1, (name, rc.box, f)
+        for f in frames:  # the frame lines are drawn, the tick lies inside the frame
+            assert 0 <= f.x0 < f.x1 <= width and 0 <= f.y0 < f.tick < f.y1 <= height
+            assert np.count_nonzero(od[int(round(f.y0)), int(round(f.x0)) : int(round(f.x1))]) > 0.9 * (f.x1 - f.x0)
+
+
+def test_framed_style_is_bright_chromosomes_on_a_dark_field(framed_scenes):
+    means = []
+    for scene in framed_scenes:
+        inside = np.zeros(scene.image.shape, dtype=bool)
+        for x1, y1, x2, y2 in scene.boxes.astype(int):
+            inside[y1:y2, x1:x2] = True
+        field = float(np.median(scene.image[~inside]))
+        assert np.percentile(scene.image[inside], 90) > field + 10
+        means.append(scene.image.mean())
+    assert np.mean(means) < 90
+
+
+def test_framed_style_data_set_is_deterministic(tmp_path):
+    def make(name: str, seed: int) -> dict[str, bytes]:
+        generate_dataset(tmp_path / name, 2, 1, seed=seed, style="framed")
+        return _files(str(tmp_path / name))
+
+    a, b, c = make("a", 4), make("b", 4), make("c", 5)
+    assert a == b
+    assert a["images/train_00000.png"] != c["images/train_00000.png"]
+    manifest = json.loads(a["manifest.json"])
+    assert manifest["options"]["style"] == "framed"
+    assert (manifest["options"]["width"], manifest["options"]["height"]) == (416, 416)
+    image = cv2.imdecode(np.frombuffer(a["images/test_00000.png"], np.uint8), cv2.IMREAD_UNCHANGED)
+    assert image.shape == (416, 416)
+
+
+def test_framed_style_size_can_be_overridden_and_needs_karyogram_mode(tmp_path, capsys):
+    scene = render_scene(np.random.default_rng(0), "karyogram", 320, 240, style="framed")
+    assert scene.image.shape == (240, 320)
+    assert np.all(scene.boxes[:, 2] <= 320) and np.all(scene.boxes[:, 3] <= 240)
+    out = tmp_path / "out"
+    assert synthetic_main(["--out", str(out), "--mode", "metaphase", "--style", "framed"]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("error: ") and "framed" in error and "karyogram" in error and "\n" not in error
+    assert not out.exists()
+
+
+def test_defects_darken_lift_and_speckle():
+    rng = np.random.default_rng(0)
+    image = np.full((64, 64), 100, dtype=np.uint8)
+    assert np.array_equal(apply_defects(image, Defects(), rng), image)
+    assert apply_defects(image, Defects(contrast=0.2), rng).max() == 20
+    assert apply_defects(np.zeros_like(image), Defects(offset=80.0), rng).min() == 80
+    speckled = apply_defects(image, Defects(salt=0.05, pepper=0.05), rng)
+    assert 0.03 < np.mean(speckled == 255) < 0.07 and 0.03 < np.mean(speckled == 0) < 0.07
+    jpeg = apply_defects(speckled, Defects(jpeg_quality=60), rng)
+    assert jpeg.shape == image.shape and jpeg.dtype == np.uint8 and not np.array_equal(jpeg, speckled)

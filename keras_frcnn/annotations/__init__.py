@@ -1,9 +1,10 @@
-"""Ground-truth annotations: read CSV, LabelMe, Pascal VOC or COCO into :class:`ImageRecord` lists.
+"""Ground-truth annotations: read CSV, LabelMe, Pascal VOC, COCO or YOLO into :class:`ImageRecord` lists.
 
 :func:`read_annotations` tells the format from the path (or takes ``format=``), reads
 everything, checks everything, and raises one :class:`UserError` naming the first problem and
 how many more there are. :func:`check_annotations` returns all of them instead (the
-``python -m keras_frcnn.annotations check PATH`` command prints that report).
+``python -m keras_frcnn.annotations check PATH`` command prints that report). ``labels="paper49"``
+turns 24-class karyogram labels into the paper's 49 (:mod:`keras_frcnn.annotations.label_schemes`).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import functools
 import os
 from dataclasses import dataclass, field
 
-from keras_frcnn.annotations.classes import ClassMap, chromosome_labels
+from keras_frcnn.annotations.classes import ClassMap, chromosome_classes, chromosome_labels
 from keras_frcnn.annotations.coco import is_coco, parse_coco, read_coco
 from keras_frcnn.annotations.csv_format import parse_csv, read_csv, write_csv
 from keras_frcnn.annotations.images import ImageReadError, decode_image, load_image, read_image_size
@@ -27,10 +28,12 @@ from keras_frcnn.annotations.validation import (
     check_parsed,
     read_json,
 )
+from keras_frcnn.annotations.label_schemes import SCHEMES
 from keras_frcnn.annotations.voc import parse_voc, read_voc
+from keras_frcnn.annotations.yolo import is_yolo, parse_yolo, read_yolo
 from keras_frcnn.errors import UserError
 
-FORMATS = ("csv", "labelme", "pascal_voc", "coco")
+FORMATS = ("csv", "labelme", "pascal_voc", "coco", "yolo")
 
 __all__ = [
     "FORMATS",
@@ -41,7 +44,9 @@ __all__ = [
     "ImageReadError",
     "ImageRecord",
     "Problem",
+    "SCHEMES",
     "check_annotations",
+    "chromosome_classes",
     "chromosome_labels",
     "collect_problems",
     "decode_image",
@@ -53,6 +58,7 @@ __all__ = [
     "read_image_size",
     "read_labelme",
     "read_voc",
+    "read_yolo",
     "write_csv",
 ]
 
@@ -77,15 +83,18 @@ def read_annotations(
     clip_boxes: bool = False,
     check_images: bool = True,
     format: str | None = None,
+    labels: str = "as-is",
 ) -> AnnotationSet:
-    """Read and check annotations (CSV, LabelMe file or folder, VOC file or folder, COCO).
+    """Read and check annotations (CSV, LabelMe file or folder, VOC file or folder, COCO, YOLO
+    folder or data.yaml).
 
-    ``classes``: the allowed classes (others are errors); default: the labels seen.
+    ``classes``: the allowed classes, in ``labels``' scheme (others are errors); default: the labels seen.
+    ``labels``: ``as-is`` or ``paper49`` (24-class karyogram labels -> the paper's 49, by position).
     ``clip_boxes``: clip boxes crossing the image border (a warning) instead of an error.
     ``check_images``: open every image once to check it and learn its size.
     Raises :class:`AnnotationProblemsError` (a :class:`UserError`) if there is any error.
     """
-    report = check_annotations(path, classes, clip_boxes, format=format, check_images=check_images)
+    report = check_annotations(path, classes, clip_boxes, format=format, check_images=check_images, labels=labels)
     report.raise_for_errors()
     assert report.class_map is not None  # no error means some label or a given class list
     return AnnotationSet(report.records, report.class_map, [str(p) for p in report.warnings])
@@ -98,11 +107,13 @@ def check_annotations(
     *,
     format: str | None = None,
     check_images: bool = True,
+    labels: str = "as-is",
 ) -> CheckReport:
     """Read ``path`` and return every problem found (raises only if ``path`` itself is unusable)."""
     path = os.fspath(path)
     format, parse = _parser(path, format)
-    return check_parsed(parse, path, format, classes=classes, clip_boxes=clip_boxes, check_images=check_images)
+    return check_parsed(parse, path, format, classes=classes, clip_boxes=clip_boxes, check_images=check_images,
+                        labels=labels)
 
 
 def collect_problems(
@@ -132,17 +143,20 @@ def _parser(path: str, format: str | None) -> tuple[str, Parser]:
         format = format or _folder_format(path)
         if format in ("csv", "coco"):
             raise UserError(f"{path}: is a folder; name the {format.upper()} file itself")
-        return format, parse_labelme if format == "labelme" else parse_voc
+        return format, {"labelme": parse_labelme, "pascal_voc": parse_voc, "yolo": parse_yolo}[format]
     extension = os.path.splitext(path)[1].lower()
     if format is None:
-        format = {".csv": "csv", ".txt": "csv", ".xml": "pascal_voc", ".json": "json"}.get(extension)
+        format = {".csv": "csv", ".txt": "csv", ".xml": "pascal_voc", ".json": "json", ".yaml": "yolo",
+                  ".yml": "yolo"}.get(extension)
         if format is None:
             raise UserError(
-                f"{path}: unknown annotation format (expected .csv, .txt, .json, .xml or a folder; "
-                "or give the format)"
+                f"{path}: unknown annotation format (expected .csv, .txt, .json, .xml, a YOLO data.yaml or a "
+                "folder; or give the format)"
             )
     if format == "csv":
         return format, parse_csv
+    if format == "yolo":
+        return format, parse_yolo
     if format == "pascal_voc":
         return format, parse_voc
     data = read_json(path, ProblemLog())  # on failure the parser reads it again and reports why
@@ -153,6 +167,8 @@ def _parser(path: str, format: str | None) -> tuple[str, Parser]:
 
 
 def _folder_format(path: str) -> str:
+    if is_yolo(path):
+        return "yolo"
     extensions = {os.path.splitext(name)[1].lower() for name in os.listdir(path)}
     has_json, has_xml = ".json" in extensions, ".xml" in extensions
     if has_json and has_xml:
@@ -161,4 +177,5 @@ def _folder_format(path: str) -> str:
         return "labelme"
     if has_xml or os.path.isdir(os.path.join(path, "Annotations")):
         return "pascal_voc"
-    raise UserError(f"{path}: no LabelMe (.json) or Pascal VOC (.xml) files in this folder")
+    raise UserError(f"{path}: no LabelMe (.json) or Pascal VOC (.xml) files, nor a YOLO layout (images/ and "
+                    "labels/), in this folder")

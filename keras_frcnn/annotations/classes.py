@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
@@ -27,6 +28,31 @@ def chromosome_labels() -> tuple[str, ...]:
     return tuple(labels)
 
 
+def chromosome_classes() -> tuple[str, ...]:
+    """The 24 chromosome classes without sides, in karyotype order: ``1``..``22``, ``X``, ``Y``."""
+    return tuple(str(number) for number in range(1, 23)) + ("X", "Y")
+
+
+_CHROMOSOME_LABEL = re.compile(r"(?P<chromosome>[1-9]|1[0-9]|2[0-2]|X|Y)(?:-(?P<side>[lr?]))?")
+
+
+def chromosome_of(label: str) -> str | None:
+    """``"5-?"`` -> ``"5"``, ``"X-l"`` -> ``"X"``, ``"7"`` -> ``"7"``, ``"Y"`` -> ``"Y"``; None if not
+    a chromosome label of either scheme."""
+    found = _CHROMOSOME_LABEL.fullmatch(str(label).strip())
+    return found.group("chromosome") if found else None
+
+
+def karyotype_sort_key(label: str) -> tuple[int, int]:
+    """Sorts chromosome labels of either scheme in karyotype order (``1``/``1-l``, ``1-r``, ..., ``5-?``,
+    ..., ``X-?``, ``Y``); other names after them."""
+    found = _CHROMOSOME_LABEL.fullmatch(str(label).strip())
+    if not found:
+        return len(chromosome_classes()), 0
+    side = found.group("side") or ""
+    return chromosome_classes().index(found.group("chromosome")), "lr?".find(side) + 1 if side else 0
+
+
 @dataclass(frozen=True)
 class ClassMap:
     """Ordered object classes; index ``i`` is class id ``i`` (the model adds its background)."""
@@ -48,14 +74,21 @@ class ClassMap:
 
     @classmethod
     def chromosomes(cls) -> "ClassMap":
+        """The paper's 49 labels (:func:`chromosome_labels`)."""
         return cls(chromosome_labels())
 
     @classmethod
+    def chromosomes24(cls) -> "ClassMap":
+        """The 24 classes ``1``..``22``, ``X``, ``Y`` (:func:`chromosome_classes`)."""
+        return cls(chromosome_classes())
+
+    @classmethod
     def from_labels(cls, labels: Iterable[str], order: Sequence[str] | None = None) -> "ClassMap":
-        """A map of the labels seen in a data set: karyotype order for chromosome labels
-        (or ``order`` if given), then any others sorted by name."""
+        """A map of the labels seen in a data set: karyotype order for chromosome labels of either
+        scheme (or ``order`` if given), then any others sorted by name."""
         present = set(labels)
-        order = tuple(order) if order is not None else chromosome_labels()
+        if order is None:
+            order = sorted((name for name in present if chromosome_of(name)), key=karyotype_sort_key)
         known = [name for name in order if name in present]
         others = sorted(present - set(known))
         return cls(tuple(known + others))

@@ -68,6 +68,14 @@ def to_rgb8(image: np.ndarray, name: str = "image") -> np.ndarray:
     raise ImageReadError(name, f"unsupported number of channels: {channels}")
 
 
+def image_extension(data: bytes) -> str:
+    """The file extension of encoded image bytes, from their signature (``.png``, ``.jpg``, ...; ``.img``
+    if unknown)."""
+    signatures = {b"\x89PNG": ".png", b"\xff\xd8\xff": ".jpg", b"BM": ".bmp", b"GIF8": ".gif",
+                  b"II*\x00": ".tif", b"MM\x00*": ".tif"}
+    return next((ext for head, ext in signatures.items() if data.startswith(head)), ".img")
+
+
 def resolve_image_path(name: str, base_dirs: list[str]) -> str:
     """``name`` if absolute, else the first of ``base_dir/name`` that exists (the first one if none)."""
     if os.path.isabs(name):

@@ -23,6 +23,7 @@ import numpy as np
 
 from keras_frcnn.annotations.classes import ClassMap
 from keras_frcnn.annotations.images import ImageReadError, read_image_size
+from keras_frcnn.annotations.label_schemes import SchemeReport, check_scheme, paper49_labels
 from keras_frcnn.annotations.records import ImageRecord
 from keras_frcnn.errors import AnnotationError
 
@@ -64,12 +65,17 @@ class ProblemLog:
 
     def __init__(self) -> None:
         self.problems: list[Problem] = []
+        self.notes: list[str] = []
 
     def error(self, path: str, line: Location, message: str) -> None:
         self.problems.append(Problem(str(path), line, message, ERROR))
 
     def warning(self, path: str, line: Location, message: str) -> None:
         self.problems.append(Problem(str(path), line, message, WARNING))
+
+    def note(self, message: str) -> None:
+        """A fact about the data set worth a line in the check summary (not a problem)."""
+        self.notes.append(message)
 
 
 class AnnotationProblemsError(AnnotationError):
@@ -128,6 +134,7 @@ class CheckReport:
     records: list[ImageRecord]
     class_map: ClassMap | None
     problems: list[Problem]
+    notes: list[str] = field(default_factory=list)
 
     @property
     def errors(self) -> list[Problem]:
@@ -211,14 +218,18 @@ def check_parsed(
     classes: ClassMap | None = None,
     clip_boxes: bool = False,
     check_images: bool = True,
+    labels: str = "as-is",
 ) -> CheckReport:
-    """Parse ``path`` with ``parse``, check everything, return records and problems (never raises
-    for a problem of the data; only for an unusable ``path``)."""
+    """Parse ``path`` with ``parse``, turn its labels into the scheme ``labels`` (see
+    :mod:`keras_frcnn.annotations.label_schemes`), check everything, return records and problems
+    (never raises for a problem of the data; only for an unusable ``path``)."""
     path = os.fspath(path)
     log = ProblemLog()
     images = parse(path, log)
     if not images and not any(p.is_error for p in log.problems):
         log.error(path, None, "no annotations found (the file or folder is empty)")
+    if labels != "as-is":
+        _apply_scheme(images, labels, log)
     records = build_records(images, log, classes=classes, clip_boxes=clip_boxes, check_images=check_images)
     class_map = classes
     if class_map is None:
@@ -227,7 +238,25 @@ def check_parsed(
             class_map = ClassMap.from_labels(labels)
         elif images:
             log.error(path, None, "no objects annotated, so no class list can be made (give one)")
-    return CheckReport(path, format, records, class_map, sorted(log.problems, key=_file_order))
+    return CheckReport(path, format, records, class_map, sorted(log.problems, key=_file_order), log.notes)
+
+
+def _apply_scheme(images: list[ParsedImage], scheme: str, log: ProblemLog) -> None:
+    """Relabel the parsed boxes in ``scheme`` (in place); its report becomes a note."""
+    if check_scheme(scheme) != "paper49":
+        return
+    relabelled = touched = extra = 0
+    for image in images:
+        coords = np.asarray([box.coords for box in image.boxes], np.float64).reshape(-1, 4)
+        labels, difficult, middle = paper49_labels(coords, [box.label for box in image.boxes])
+        for box, label, hard in zip(image.boxes, labels, difficult):
+            relabelled += box.label != label
+            box.label, box.difficult = label, box.difficult or bool(hard)
+        touched += middle > 0
+        extra += middle
+    note = SchemeReport(relabelled, touched, extra).note()
+    if note:
+        log.note(note)
 
 
 def read_checked(parse: Parser, path: str | os.PathLike, format: str, **options) -> list[ImageRecord]:

@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import argparse
+import json
+from typing import Iterable
 
 from keras_frcnn.errors import UserError
 
@@ -48,3 +50,18 @@ def non_negative_int(text: str) -> int:
     if value < 0:
         raise argparse.ArgumentTypeError(f"must not be negative, got {text}")
     return value
+
+
+def parse_set_values(items: Iterable[str]) -> dict:
+    """``--set KEY=VALUE`` items -> ``{key: value}``: a value is read as JSON (``[16,32]``, ``true``,
+    ``0.5``), else kept as text; an item without ``=`` is a :class:`UserError`."""
+    values = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        if not sep:
+            raise UserError(f"--set {item}: expected KEY=VALUE")
+        try:
+            values[key.strip()] = json.loads(text)
+        except json.JSONDecodeError:
+            values[key.strip()] = text
+    return values

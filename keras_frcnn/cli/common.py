@@ -7,6 +7,7 @@ Flags (each ``add_*_argument(parser)`` adds one, with the same name and meaning 
   keras-frcnn CSV ``filepath,x1,y1,x2,y2,class_name``; default: told from the path
   (:func:`add_parser_argument`, :func:`annotation_format`);
 - ``--classes FILE``: a class list (:func:`add_classes_argument`);
+- ``--labels as-is|paper49``: the label scheme (:func:`add_labels_argument`, :func:`in_label_scheme`);
 - ``--model``: a run folder or ``.keras`` file (:func:`add_model_argument`);
 - ``--output``, ``--batch-size``.
 
@@ -31,16 +32,20 @@ from typing import Iterator, Mapping, Sequence, TextIO
 import cv2
 import numpy as np
 
-from keras_frcnn.annotations import AnnotationSet, check_annotations, read_annotations
+from keras_frcnn.annotations import SCHEMES, AnnotationSet, check_annotations, read_annotations
 from keras_frcnn.annotations.classes import ClassMap
 from keras_frcnn.annotations.images import ImageReadError, load_image, read_image_size
+from keras_frcnn.annotations.label_schemes import paper49_detections
 from keras_frcnn.annotations.records import ImageRecord
 from keras_frcnn.detections import Detections
 from keras_frcnn.cli.args import ArgumentParser, positive_int, probability  # noqa: F401  (part of this module's API)
+from keras_frcnn.cli.tensorflow_start import start_tensorflow
 from keras_frcnn.errors import UserError
+from keras_frcnn.karyotype import chromosome_indices
+from keras_frcnn.progress import format_duration, time_left
 
 PARSER_FORMATS: Mapping[str, str] = MappingProxyType(
-    {"simple": "csv", "pascal_voc": "pascal_voc", "labelme": "labelme", "coco": "coco"}
+    {"simple": "csv", "pascal_voc": "pascal_voc", "labelme": "labelme", "coco": "coco", "yolo": "yolo"}
 )
 """``-o/--parser`` names (as in the keras-frcnn family) -> :data:`keras_frcnn.annotations.FORMATS`."""
 
@@ -49,12 +54,6 @@ IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 
 # Leading bytes of the formats TensorFlow's decoder (the model's input pipeline) reads.
 _TF_SIGNATURES = (b"\x89PNG", b"\xff\xd8\xff", b"BM", b"GIF8")
-
-
-def quiet_tensorflow() -> None:
-    """Hide TensorFlow's C++ start-up chatter (unless the user set ``TF_CPP_MIN_LOG_LEVEL``);
-    call it before TensorFlow is imported."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 def warn(message: str, stream: TextIO | None = None) -> None:
@@ -73,8 +72,8 @@ def add_parser_argument(parser: argparse.ArgumentParser) -> None:
     turn it into a format with :func:`annotation_format`."""
     parser.add_argument(
         "-o", "--parser", choices=tuple(PARSER_FORMATS), default=None,
-        help="annotation format: simple (CSV filepath,x1,y1,x2,y2,class_name), pascal_voc, labelme or "
-        "coco (default: told from the path)",
+        help="annotation format: simple (CSV filepath,x1,y1,x2,y2,class_name), pascal_voc, labelme, coco "
+        "or yolo (default: told from the path)",
     )
 
 
@@ -88,12 +87,41 @@ def annotation_format(parser_name: str | None) -> str | None:
         raise UserError(f"unknown parser {parser_name!r} (choose from {', '.join(PARSER_FORMATS)})") from None
 
 
+def add_quiet_argument(parser: argparse.ArgumentParser) -> None:
+    """``--quiet`` (``args.quiet``): no line per image, only the summary (for logs)."""
+    parser.add_argument("--quiet", action="store_true", help="no line per image, only the summary")
+
+
+def time_left_suffix(start: float, done: int, total: int) -> str:
+    """``", about 2 min 10 s left"`` after ``done`` of ``total`` images begun at ``start``
+    (``time.perf_counter()``); empty when all are done."""
+    left = time_left(time.perf_counter() - start, done, total)
+    return "" if left is None or done >= total else f", about {format_duration(left)} left"
+
+
 def add_classes_argument(parser: argparse.ArgumentParser) -> None:
     """``--classes FILE`` (``args.classes``): a class list; other labels are errors."""
     parser.add_argument(
         "--classes", metavar="FILE",
         help="class list (one name a line, or JSON); labels not in it are errors (default: the labels found)",
     )
+
+
+def add_labels_argument(parser: argparse.ArgumentParser, what: str) -> None:
+    """``--labels`` (``args.labels``): the label scheme (:mod:`keras_frcnn.annotations.label_schemes`)."""
+    parser.add_argument(
+        "--labels", choices=SCHEMES, default="as-is",
+        help=f"as-is, or paper49: 24-class karyogram labels (1..22, X, Y) become the paper's 49 (N-l, N-r by box "
+        f"centre x) in {what}",
+    )
+
+
+def in_label_scheme(detections: Detections, scheme: str, *, min_score: float = 0.3) -> Detections:
+    """``detections`` in the label scheme ``scheme``: with ``paper49``, a 24-class model's labels get
+    their sides by position among the chromosomes counted at ``min_score`` (a 49-label model's pass unchanged)."""
+    if scheme != "paper49":
+        return detections
+    return paper49_detections(detections, chromosome_indices(detections, min_score=min_score))
 
 
 def add_model_argument(parser: argparse.ArgumentParser, *, required: bool = True) -> None:
@@ -124,17 +152,18 @@ def read_dataset(
     *,
     check_images: bool = True,
     clip_boxes: bool = False,
+    labels: str = "as-is",
 ) -> AnnotationSet:
     """Read and check ground truth for a command: ``path`` in any supported format,
     ``parser_name`` a ``--parser`` value (None: told from the path), ``classes_file`` a class
-    list (None: the labels found). ``check_images=False`` skips opening the images (enough to
-    evaluate; box-inside-image checks then only use sizes the annotation declares). Raises a
+    list (None: the labels found), ``labels`` the label scheme. ``check_images=False`` skips opening the
+    images (enough to evaluate; box-inside-image checks then only use sizes the annotation declares). Raises a
     one-line :class:`UserError` naming the first problem. Print the warnings with
     :func:`print_warnings`."""
     classes = ClassMap.from_file(classes_file) if classes_file else None
     return read_annotations(
         path, classes=classes, format=annotation_format(parser_name), check_images=check_images,
-        clip_boxes=clip_boxes,
+        clip_boxes=clip_boxes, labels=labels,
     )
 
 
@@ -220,7 +249,7 @@ def check_model_path(path: str) -> str:
 
 def load_model(path: str):
     """Load the model ``--model`` names (:func:`keras_frcnn.runs.load_model`)."""
-    quiet_tensorflow()
+    start_tensorflow()
     from keras_frcnn.runs import load_model as load
 
     return load(path)

@@ -18,6 +18,7 @@ import os
 import sys
 from typing import Sequence
 
+from keras_frcnn.cli.tensorflow_start import start_tensorflow
 from keras_frcnn.errors import UserError, run_cli
 
 PROG = "compare_optimizers.py"
@@ -97,6 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    start_tensorflow()
     if args.distribute == "multiworker":  # every worker would train, evaluate and write the study files
         raise UserError("--distribute multiworker is not supported for a study; use mirrored (one machine), "
                         "or train_frcnn.py per run")
@@ -119,7 +121,7 @@ def _main(argv=None) -> int:
     specs = plan_study(args.output, args.networks, args.optimizers, configs, options)
     study = Study(args.output, specs, budget_minutes=args.budget_minutes, retry_failed=args.retry_failed,
                   changeable_options=SCALING_FIELDS)  # other hardware may resume a run, as with train_frcnn.py
-    data_info = {"path": os.path.abspath(args.path), "parser": args.parser, "clip": args.clip,
+    data_info = {"path": os.path.abspath(args.path), "parser": args.parser, "clip": args.clip, "labels": args.labels,
                  "val": os.path.abspath(args.val) if args.val else None, "val_fraction": args.val_fraction}
     settings = {**data_info, "seed": args.seed, "classes": os.path.abspath(args.classes) if args.classes else None}
     study.check_settings(settings)
@@ -132,8 +134,13 @@ def _main(argv=None) -> int:
     else:
         eval_records, eval_set = val_records, eval_set_info("validation", None, val_records)
     if not any(r.num_boxes for r in eval_records):
-        raise UserError(f"nothing to evaluate on: the {eval_set['name']} set has no boxes; give --val, --test or "
-                        "a --val-fraction above 0")
+        problem = (f"nothing to evaluate on: the {eval_set['name']} set has no boxes; give --val, --test or "
+                   "a --val-fraction above 0")
+        if not args.dry_run:
+            raise UserError(problem)
+        from keras_frcnn.cli.common import warn
+
+        warn(f"{problem} (a real run stops here)")
 
     budget = "" if args.budget_minutes is None else \
         f", budget {args.budget_minutes:g} min ({study.share_seconds / 60:.2f} min per run)"
@@ -174,9 +181,6 @@ def _main(argv=None) -> int:
 
 def main(argv=None) -> int:
     """Entry point of ``compare_optimizers.py``: bad input is one line on stderr and exit status 2."""
-    from keras_frcnn.cli.common import quiet_tensorflow
-
-    quiet_tensorflow()  # before the parser imports TensorFlow
     return run_cli(_main, argv)
 
 

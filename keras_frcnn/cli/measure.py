@@ -9,7 +9,9 @@ relative to the detections file's folder, or, failing both, by a file name found
 
 Outputs in ``--output``: ``metrics.json`` (the :func:`keras_frcnn.evaluation.evaluate` dict plus
 ``settings``, ``confusion`` and ``unmatched_images``), ``per_class_precision.png``,
-``confusion.png``, ``confusion.csv``; ``--json FILE`` writes exactly the evaluate() dict.
+``confusion.png``, ``confusion.csv``, ``report.html`` (with ``report_images/``: a self-contained
+page to review the metrics and every image in a browser, :mod:`keras_frcnn.review_page`);
+``--json FILE`` writes exactly the evaluate() dict.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import warnings
 from collections import Counter
 from typing import Sequence
 
-from keras_frcnn.annotations.classes import ClassMap
+from keras_frcnn.annotations.classes import ClassMap, chromosome_classes, chromosome_labels
 from keras_frcnn.annotations.records import ImageRecord
 from keras_frcnn.atomic import write_json, write_text
 from keras_frcnn.cli import common
@@ -41,6 +43,8 @@ def build_parser() -> common.ArgumentParser:
     common.add_path_argument(parser, "ground truth: an annotation file or folder in any supported format")
     common.add_parser_argument(parser)
     common.add_classes_argument(parser)
+    common.add_labels_argument(parser, "the ground truth, and the detections of a 24-class model (by position "
+                               "among the chromosomes scoring >= 0.3)")
     common.add_model_argument(parser, required=False)
     parser.add_argument("--detections", metavar="CSV",
                         help="detections file (filepath,x1,y1,x2,y2,class_name,score), e.g. test_frcnn.py's")
@@ -156,7 +160,12 @@ def format_confusion(summary: ConfusionSummary, sides: SideConfusion, iou: float
 
 
 # ----------------------------------------------------------------------------- the command
-def _detections_from_model(args, records: Sequence[ImageRecord]) -> tuple[list[Detections], tuple[str, ...]]:
+def _detections_from_model(
+    args, records: Sequence[ImageRecord]
+) -> tuple[list[Detections], tuple[str, ...], list[float], dict[str, str]]:
+    """The model's detections, its classes, the seconds per image and what the report says of the model."""
+    from keras_frcnn.review_page import describe_model
+
     model = common.load_model(args.model)
     print(f"running {args.model} on {len(records)} image(s)...")
     detections: list[Detections] = []
@@ -168,7 +177,8 @@ def _detections_from_model(args, records: Sequence[ImageRecord]) -> tuple[list[D
     path = os.path.join(args.output, "detections.csv")
     write_detections_csv(path, detections)
     print(f"wrote {path}")
-    return detections, tuple(model.class_names)
+    info = describe_model(args.model, network=model.frcnn_config.network, class_names=model.class_names)
+    return detections, tuple(model.class_names), seconds, info
 
 
 def _main(argv: Sequence[str] | None = None) -> int:
@@ -180,16 +190,21 @@ def _main(argv: Sequence[str] | None = None) -> int:
     else:
         detections = read_detections_csv(args.detections)  # bad columns: an error before the slow part
     # The images are only opened when the model needs them.
-    truth = common.read_dataset(args.path, args.parser, args.classes, check_images=args.model is not None)
+    truth = common.read_dataset(args.path, args.parser, args.classes, check_images=args.model is not None,
+                                labels=args.labels)
     common.print_warnings(truth.warnings)
     records = truth.records
     print(f"ground truth: {args.path}: {len(records)} images, {truth.num_boxes} boxes, {len(truth.class_map)} classes")
 
     model_classes: tuple[str, ...] = ()
+    seconds: list[float] | None = None
     if args.model is not None:
-        detections, model_classes = _detections_from_model(args, records)
+        detections, model_classes, seconds, model_info = _detections_from_model(args, records)
         unmatched: list[Detections] = []
     else:
+        from keras_frcnn.review_page import describe_model
+
+        model_info = describe_model(detections_file=args.detections)
         detections, unmatched, by_name = align_paths(detections, records, args.detections)
         count = sum(len(d) for d in detections)
         print(f"detections: {args.detections}: {len(detections)} images, {count} detections")
@@ -201,6 +216,9 @@ def _main(argv: Sequence[str] | None = None) -> int:
                 f"{len(unmatched)} of {len(detections)} image(s) in {args.detections} match no ground-truth image "
                 f"(e.g. {unmatched[0].path}); their {boxes} detection(s) count as false positives"
             )
+    detections = [common.in_label_scheme(d, args.labels) for d in detections]
+    if args.labels == "paper49" and set(model_classes) <= set(chromosome_classes()):
+        model_classes = chromosome_labels()  # the 24-class model's detections now carry the 49 labels
     names = evaluation_classes(truth.class_map, detections, model_classes, args.classes)
 
     with warnings.catch_warnings():
@@ -211,12 +229,16 @@ def _main(argv: Sequence[str] | None = None) -> int:
 
     print("\n".join(format_metrics(metrics, args.score_threshold)))
     print("\n".join(format_confusion(confusion, sides, args.iou, args.score_threshold)))
-    _write_outputs(args, metrics, confusion, sides, unmatched)
+    _write_outputs(args, metrics, confusion, sides, unmatched,
+                   page={"records": records, "detections": detections, "class_names": names,
+                         "model_info": model_info, "seconds": seconds})
     return 0
 
 
 def _write_outputs(args, metrics: dict, confusion: ConfusionSummary, sides: SideConfusion,
-                   unmatched: Sequence[Detections]) -> None:
+                   unmatched: Sequence[Detections], page: dict | None = None) -> None:
+    """The files of ``--output`` (and ``--json``); ``page``: what ``report.html`` shows (``records``,
+    ``detections``, ``class_names``, ``model_info``, ``seconds`` per image or None); without it no page."""
     from keras_frcnn.plots import plot_confusion, plot_per_class_precision
 
     out = args.output
@@ -238,6 +260,16 @@ def _write_outputs(args, metrics: dict, confusion: ConfusionSummary, sides: Side
     plot_per_class_precision(metrics, paths[1])
     plot_confusion(confusion.matrix, paths[2])
     write_text(paths[3], confusion.matrix.to_csv())
+    if page is not None:
+        from keras_frcnn.review_page import write_review_page
+
+        paths.append(write_review_page(
+            out, images=page["records"], detections=page["detections"], ground_truth=page["records"],
+            metrics=metrics, confusion=confusion.matrix, class_names=page["class_names"],
+            model_info=page["model_info"], run_info={"Ground truth": args.path},
+            seconds_per_image=page["seconds"], program=PROG, score_threshold=args.score_threshold,
+            iou_threshold=args.iou, eval_score_threshold=args.score_threshold,
+        ))
     if args.json:
         write_json(args.json, metrics)
         paths.append(args.json)
@@ -246,7 +278,6 @@ def _write_outputs(args, metrics: dict, confusion: ConfusionSummary, sides: Side
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``measure_map.py``: bad input is one line on stderr and exit status 2."""
-    common.quiet_tensorflow()
     return run_cli(_main, argv)
 
 

@@ -8,13 +8,16 @@ Outputs (all written atomically) in ``--output``:
 - ``detections.csv``: ``filepath,x1,y1,x2,y2,class_name,score`` (an image without detections is
   one line ``filepath,,,,,,``), readable by ``measure_map.py --detections``;
 - ``karyotype.csv``: one row per image: count per chromosome, total (vs 46), sex chromosomes,
-  gains/losses, a draft ISCN string (always "draft, needs review") and the items to review.
+  gains/losses, a draft ISCN string (always "draft, needs review") and the items to review;
+- ``report.html`` (with ``report_images/``): a self-contained page to review every image in a
+  browser, boxes and draft karyotype side by side (:mod:`keras_frcnn.review_page`).
 """
 
 from __future__ import annotations
 
 import os
 import sys
+import time
 from typing import Sequence
 
 import numpy as np
@@ -27,6 +30,7 @@ from keras_frcnn.detections import Detections, write_detections_csv
 from keras_frcnn.errors import run_cli
 from keras_frcnn.karyotype import karyotype_table, select_chromosomes, summarise_detections
 from keras_frcnn.report import write_annotated_image
+from keras_frcnn.review_page import describe_model, write_review_page
 
 PROG = "test_frcnn.py"
 
@@ -45,11 +49,15 @@ def build_parser() -> common.ArgumentParser:
     common.add_model_argument(parser)
     common.add_output_argument(parser, "test_output")
     common.add_batch_size_argument(parser)
+    common.add_quiet_argument(parser)
     parser.add_argument("--score-threshold", type=common.probability, default=None, metavar="P",
                         help="keep detections scoring at least P (default: the model's score_threshold)")
-    parser.add_argument("--label-assignment", choices=("none", "optimal"), default=None,
+    parser.add_argument("--label-assignment", choices=("none", "optimal", "karyotype"), default=None,
                         help="optimal: each label at most once per image, chosen to maximise the product of the "
-                        "class probabilities (for karyograms); none: per-class NMS (default: the model's setting)")
+                        "class probabilities (49-label karyograms); karyotype: each at most as often as a cell "
+                        "holds it (24 classes: twice, Y once); none: per-class NMS (default: the model's setting)")
+    common.add_labels_argument(parser, "the detections of a 24-class model (by position among the counted "
+                               "chromosomes; a 49-label model's detections are already so)")
     parser.add_argument("--karyotype-score", type=common.probability, default=0.3, metavar="P",
                         help="karyotype: detections scoring at least P count as chromosomes; overlapping ones "
                         "(IoU >= 0.5) count once, with their best label (default: 0.3)")
@@ -102,18 +110,22 @@ def _main(argv: Sequence[str] | None = None) -> int:
     found: list[Detections] = []
     summaries = []
     seconds: list[float] = []
+    began = time.perf_counter()
     for start, chunk, chunk_seconds in common.predict_in_chunks(model, records, args.batch_size):
         for offset, (raw, image_seconds) in enumerate(zip(chunk, chunk_seconds)):
             index = start + offset
-            detections = keep_confident(raw, threshold)
+            detections = common.in_label_scheme(keep_confident(raw, threshold), args.labels,
+                                                min_score=args.karyotype_score)
             chromosomes = select_chromosomes(detections, min_score=args.karyotype_score)
             write_annotated_image(os.path.join(images_dir, names[index]), load_image(records[index]),
                                   chromosomes, class_names)
             summary = summarise_detections(detections, low_confidence=args.low_confidence,
                                            min_score=args.karyotype_score)
             summaries.append(summary)
-            print(f"[{index + 1}/{len(records)}] {records[index].path}: {len(detections)} detections, "
-                  f"draft {_shorten(summary.iscn_draft)}, {image_seconds:.3f} s")
+            if not args.quiet:
+                print(f"[{index + 1}/{len(records)}] {records[index].path}: {len(detections)} detections, "
+                      f"draft {_shorten(summary.iscn_draft)}, {image_seconds:.3f} s"
+                      f"{common.time_left_suffix(began, index + 1, len(records))}")
             found.append(detections)
         seconds += chunk_seconds
 
@@ -122,10 +134,17 @@ def _main(argv: Sequence[str] | None = None) -> int:
     write_detections_csv(detections_csv, found)
     table = karyotype_table(summaries)
     write_text(karyotype_csv, table.to_csv(index=False))
+    report = write_review_page(
+        args.output, images=records, detections=found, karyotypes=summaries, class_names=class_names,
+        model_info=describe_model(args.model, network=model.frcnn_config.network, class_names=class_names),
+        run_info={"Input": args.path, "Score threshold": f"{threshold:g} (lower-scoring detections are not kept)"},
+        seconds_per_image=seconds, program=PROG, score_threshold=max(threshold, args.karyotype_score),
+        low_confidence=args.low_confidence, karyotype_score=args.karyotype_score,
+    )
     print(_timing_line(seconds, args.batch_size))
     review = int(table["needs_review"].sum())
     print(f"karyotypes: {review} of {len(table)} need review (all ISCN strings are drafts)")
-    print(f"wrote {images_dir}{os.sep} ({len(records)} images), {detections_csv}, {karyotype_csv}")
+    print(f"wrote {images_dir}{os.sep} ({len(records)} images), {detections_csv}, {karyotype_csv}, {report}")
     return 0
 
 
@@ -143,7 +162,6 @@ def _timing_line(seconds: Sequence[float], batch_size: int) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``test_frcnn.py``: bad input is one line on stderr and exit status 2."""
-    common.quiet_tensorflow()
     return run_cli(_main, argv)
 
 

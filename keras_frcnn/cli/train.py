@@ -18,13 +18,14 @@ NETWORK_ALIASES = {"vgg": "vgg16", "vgg16": "vgg16", "resnet50": "resnet50", "re
 
 
 def add_data_arguments(parser: argparse.ArgumentParser) -> None:
-    """``-p -o --classes --val --val-fraction --clip``: the training data (shared with compare_optimizers.py)."""
-    from keras_frcnn.cli.common import add_classes_argument, add_parser_argument, add_path_argument
+    """``-p -o --classes --labels --val --val-fraction --clip``: the training data (shared with compare_optimizers.py)."""
+    from keras_frcnn.cli.common import add_classes_argument, add_labels_argument, add_parser_argument, add_path_argument
 
     data = parser.add_argument_group("data")
-    add_path_argument(data, "training annotations (CSV, LabelMe, Pascal VOC or COCO)", required=False)
+    add_path_argument(data, "training annotations (CSV, LabelMe, Pascal VOC, COCO or YOLO)", required=False)
     add_parser_argument(data)
     add_classes_argument(data)
+    add_labels_argument(data, "the training and validation data")
     data.add_argument("--val", help="validation annotations (default: a seeded split of -p, saved in the run)")
     data.add_argument("--val-fraction", type=float, default=0.2, help="share of -p held out when --val is not given")
     data.add_argument("--clip", action="store_true", help="clip boxes crossing the image border instead of failing")
@@ -68,6 +69,9 @@ def add_schedule_arguments(parser: argparse.ArgumentParser) -> None:
     train.add_argument("--deterministic", action="store_true",
                        help="bit-reproducible kernels: a resumed run then matches an uninterrupted one exactly")
     train.add_argument("--input_weight_path", help="start from a trained model (.keras or .weights.h5)")
+    train.add_argument("--init-from", metavar="RUN_OR_MODEL",
+                       help="start from a trained run or .keras model where the layers match (backbone, RPN, RoI "
+                            "head); the class outputs are re-initialised when the class lists differ")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -129,6 +133,7 @@ def scaling_options(args: argparse.Namespace) -> dict:
 def config_from_args(args: argparse.Namespace, class_map):
     """The model :class:`~keras_frcnn.config.Config` the flags describe (``--config_filename``,
     then the flags, then every ``--set``)."""
+    from keras_frcnn.cli.args import parse_set_values
     from keras_frcnn.config import Config
 
     values: dict = {}
@@ -147,24 +152,20 @@ def config_from_args(args: argparse.Namespace, class_map):
     if args.im_size is not None:
         values["im_size"] = args.im_size
         values["max_size"] = max(values.get("max_size", 1000), args.im_size)
-    for item in args.set:
-        key, sep, text = item.partition("=")
-        if not sep:
-            raise UserError(f"--set {item}: expected KEY=VALUE")
-        try:
-            values[key.strip()] = json.loads(text)
-        except json.JSONDecodeError:
-            values[key.strip()] = text
+    values.update(parse_set_values(args.set))
     return Config.from_dict(values)
 
 
 def training_class_map(dataset, classes_file: str | None):
-    """The class map a run trains: ``--classes`` if given; else the 49 chromosome labels when every
-    label is one of them (so models of different data sets share class ids); else the labels seen."""
-    from keras_frcnn.annotations.classes import ClassMap, chromosome_labels
+    """The class map a run trains: ``--classes`` if given; else the 49 chromosome labels, or the 24
+    chromosome classes, when every label is one of them (so models of different data sets share
+    class ids); else the labels seen."""
+    from keras_frcnn.annotations.classes import ClassMap
 
-    if classes_file is None and set(dataset.class_map.names) <= set(chromosome_labels()):
-        return ClassMap.chromosomes()
+    if classes_file is None:
+        for scheme in (ClassMap.chromosomes(), ClassMap.chromosomes24()):
+            if set(dataset.class_map.names) <= set(scheme.names):
+                return scheme
     return dataset.class_map
 
 
@@ -172,7 +173,7 @@ def read_labelled(path: str, args: argparse.Namespace, class_map, what: str) -> 
     """Records of ``--val``/``--test`` annotations (absolute paths), whose labels must be training classes."""
     from keras_frcnn.cli.common import print_warnings, read_dataset
 
-    dataset = read_dataset(os.path.abspath(path), args.parser, args.classes, clip_boxes=args.clip)
+    dataset = read_dataset(os.path.abspath(path), args.parser, args.classes, clip_boxes=args.clip, labels=args.labels)
     print_warnings(dataset.warnings)
     unknown = sorted({label for r in dataset.records for label in r.labels} - set(class_map.names))
     if unknown:
@@ -187,7 +188,8 @@ def read_training_data(args: argparse.Namespace):
 
     if not args.path:
         raise UserError("-p/--path is required (the training annotations)")
-    dataset = read_dataset(os.path.abspath(args.path), args.parser, args.classes, clip_boxes=args.clip)
+    dataset = read_dataset(os.path.abspath(args.path), args.parser, args.classes, clip_boxes=args.clip,
+                           labels=args.labels)
     print_warnings(dataset.warnings)
     class_map = training_class_map(dataset, args.classes)
     val_records = read_labelled(args.val, args, class_map, "validation") if args.val else None
@@ -196,16 +198,17 @@ def read_training_data(args: argparse.Namespace):
 
 def _main(argv=None) -> int:
     from keras_frcnn.annotations.classes import ClassMap
-    from keras_frcnn.cli.common import quiet_tensorflow, read_dataset
+    from keras_frcnn.cli.common import read_dataset, start_tensorflow
     from keras_frcnn.config import Config
+    from keras_frcnn.distribute import make_strategy
     from keras_frcnn.runs import RunFolder
-    from keras_frcnn.training import TrainOptions, apply_split, read_run_config, split_records, train
+    from keras_frcnn.training import TrainOptions, apply_split, split_records, train
 
     args = build_parser().parse_args(argv)
-    quiet_tensorflow()
+    start_tensorflow()
     run = RunFolder(args.output)
     if args.resume:
-        saved = read_run_config(run)
+        saved = run.read_config()
         data = saved["data"]
         options = TrainOptions(**saved["training"])
         if args.num_epochs is not None:
@@ -218,24 +221,32 @@ def _main(argv=None) -> int:
         config = Config.from_dict(saved["model"])
         records = []
         for path in filter(None, (data["path"], data.get("val"))):
-            records += read_dataset(path, data.get("parser"), run.class_map, clip_boxes=data.get("clip", False)).records
+            records += read_dataset(path, data.get("parser"), run.class_map, clip_boxes=data.get("clip", False),
+                                    labels=data.get("labels", "as-is")).records
         train_records, val_records = apply_split(run, records)
     else:
+        if args.init_from:
+            from keras_frcnn.cli.common import check_model_path
+
+            check_model_path(args.init_from)  # before reading the data
         records, class_map, val_records = read_training_data(args)
         if val_records is None:
             train_records, val_records = split_records(records, args.val_fraction, args.seed)
         else:
             train_records = records
         config = config_from_args(args, class_map)
-        _warn_about_anchor_coverage(train_records, config)
         options = TrainOptions(optimizer=args.optimizer, learning_rate=args.lr, num_epochs=300 if args.num_epochs is None else args.num_epochs,
                                epoch_length=args.epoch_length, batch_size=args.batch_size, expansion=args.expansion,
-                               input_weight_path=args.input_weight_path, deterministic=args.deterministic,
+                               input_weight_path=args.input_weight_path, init_from=args.init_from,
+                               deterministic=args.deterministic,
                                time_budget_minutes=args.time_budget_minutes, lr_drops=tuple(args.lr_drop_at),
                                lr_drop_factor=args.lr_drop_factor, **scaling_options(args))
-        data = {"path": os.path.abspath(args.path), "parser": args.parser, "clip": args.clip,
+        data = {"path": os.path.abspath(args.path), "parser": args.parser, "clip": args.clip, "labels": args.labels,
                 "val": os.path.abspath(args.val) if args.val else None, "val_fraction": args.val_fraction,
                 "train_images": len(train_records), "val_images": len(val_records)}
+    make_strategy(options.distribute, options.virtual_devices)  # before the coverage check builds a backbone
+    if not args.resume:
+        _warn_about_anchor_coverage(train_records, config)
     options.verbose = 2 if args.quiet or not sys.stdout.isatty() else 1
     print(f"training {config.network} with {options.optimizer} on {len(train_records)} images "
           f"({len(val_records)} for validation), {len(class_map)} classes -> {run.root}")
@@ -251,15 +262,18 @@ def _main(argv=None) -> int:
 
 
 def _warn_about_anchor_coverage(records, config) -> None:
-    """Warn (one line) when ground-truth boxes have no anchor with IoU >= 0.5 (see keras_frcnn.anchor_fit)."""
+    """Warn (one line) when ground-truth boxes have no anchor with IoU >= 0.5 and better anchors exist,
+    or say in a note that the image size limits them (see keras_frcnn.anchor_fit)."""
     from keras_frcnn.anchor_fit import anchor_coverage
     from keras_frcnn.cli.common import warn
 
     boxed = [r for r in records if r.num_boxes and r.width and r.height]
     if boxed:
-        message = anchor_coverage(boxed, config).warning()
-        if message:
-            warn(message)
+        coverage = anchor_coverage(boxed, config)
+        if coverage.warning():
+            warn(coverage.warning())
+        elif coverage.note():
+            print(f"note: {coverage.note()}", file=sys.stderr)
 
 
 def main(argv=None) -> int:

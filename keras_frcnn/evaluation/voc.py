@@ -69,7 +69,9 @@ def average_precision(recall: np.ndarray, precision: np.ndarray, *, eleven_point
 
     All-point: area under the monotone precision envelope (the curve is extended to recall 1 with
     precision 0). 11-point: mean over t = 0, 0.1, ..., 1 of the best precision at recall >= t
-    (0 when recall t is never reached); t is ``i / 10``, so recall 3/5 reaches t = 0.6 exactly.
+    (0 when recall t is never reached). The thresholds are ``np.arange(0.0, 1.1, 0.1)``, as in
+    py-faster-rcnn's ``voc_eval``, detectron2 and mmdetection, whose floats at 0.3, 0.6 and 0.7 lie
+    slightly above the tenths: a recall of exactly 3/10 does not reach t = 0.3 there, nor here.
     """
     recall = np.asarray(recall, np.float64)
     precision = np.asarray(precision, np.float64)
@@ -77,7 +79,8 @@ def average_precision(recall: np.ndarray, precision: np.ndarray, *, eleven_point
         if len(recall) == 0:
             return 0.0
         envelope = np.maximum.accumulate(precision[::-1])[::-1]  # best precision at this recall or later
-        first = np.searchsorted(recall, np.arange(11) / 10.0, side="left")  # recall is non-decreasing
+        thresholds = np.arange(0.0, 1.1, 0.1)  # the reference tools' floats (see the docstring)
+        first = np.searchsorted(recall, thresholds, side="left")  # recall is non-decreasing
         return float(envelope[first[first < len(recall)]].sum() / 11.0)
     mrec = np.concatenate(([0.0], recall, [1.0]))
     mpre = np.concatenate(([0.0], precision, [0.0]))

@@ -1,12 +1,14 @@
-"""Things on a slide or karyogram that are not chromosomes: interphase nuclei, debris, captions.
+"""Things on a slide or karyogram that are not chromosomes: interphase nuclei, debris, captions
+and the numbered frames of a framed karyogram.
 
-Each function adds optical density to a float32 canvas in place and returns the mask of what
-it drew (where chromosomes should not be placed), so the layouts can avoid it.
+Each function adds optical density to a float32 canvas in place; :func:`add_nucleus` also
+returns the mask of what it drew (where chromosomes should not be placed).
 """
 
 from __future__ import annotations
 
 import math
+from typing import Sequence
 
 import cv2
 import numpy as np
@@ -84,4 +86,31 @@ def add_captions(
         cv2.line(ink, (cx - half, y), (cx + half, y), 255, 1, cv2.LINE_AA)
         (tw, th), _ = cv2.getTextSize(text, font, scale, 1)
         cv2.putText(ink, text, (cx - tw // 2, y + 4 + th), font, scale, 255, 1, cv2.LINE_AA)
-    od += ink.astype(np.float32) * (0.9 / 255.0)
+    _stamp(od, ink, 0.9)
+
+
+def add_frames(
+    od: np.ndarray,
+    frames: Sequence[tuple[str, tuple[float, float, float, float], float]],
+    scale: float,
+    tick: float,
+    density: float = 0.9,
+) -> None:
+    """Framed karyogram cells ``(text, (x0, y0, x1, y1), tick_y)``: a crisp one-pixel rectangle,
+    the pair number small at its bottom left and a short tick of length ``tick`` inside each
+    side at height ``tick_y`` (the centromere line), all of optical density ``density``."""
+    ink = np.zeros(od.shape, dtype=np.uint8)
+    span = int(round(tick))
+    for text, corners, tick_y in frames:
+        x0, y0, x1, y1 = (int(round(v)) for v in corners)
+        y = int(round(tick_y))
+        cv2.rectangle(ink, (x0, y0), (x1, y1), 255, 1, cv2.LINE_8)
+        cv2.line(ink, (x0, y), (x0 + span, y), 255, 1, cv2.LINE_8)
+        cv2.line(ink, (x1 - span, y), (x1, y), 255, 1, cv2.LINE_8)
+        cv2.putText(ink, text, (x0 + 2, y1 - 3), cv2.FONT_HERSHEY_SIMPLEX, scale, 255, 1, cv2.LINE_AA)
+    _stamp(od, ink, density)
+
+
+def _stamp(od: np.ndarray, ink: np.ndarray, density: float) -> None:
+    """Add uint8 ``ink`` (255 = full) to ``od`` as optical density ``density``."""
+    od += ink.astype(np.float32) * (density / 255.0)

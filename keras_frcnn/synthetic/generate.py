@@ -7,6 +7,8 @@ Layout of ``out_dir``::
     train.csv, test.csv          header ``filepath,x1,y1,x2,y2,class_name``, one box a row,
                                  paths relative to out_dir
     manifest.json                seed, options, label rules and each image's karyotype and sex
+                                 (composite mode: its source karyogram and file, and the
+                                 train and test sources)
 
 Random streams: image ``i`` of split ``k`` (0 = train, 1 = test) is drawn from
 ``numpy.random.SeedSequence(seed, spawn_key=(k, i))`` -- i.e.
@@ -24,14 +26,14 @@ import io
 import json
 import os
 import re
-from typing import Callable
+from typing import Callable, Sequence
 
 import cv2
 import numpy as np
 
 from keras_frcnn.annotations.classes import chromosome_labels
 from keras_frcnn.errors import UserError
-from keras_frcnn.synthetic.scene import Scene, check_options, render_scene
+from keras_frcnn.synthetic.scene import COMPOSITE, Scene, check_options, render_scene
 
 SPLITS: tuple[str, ...] = ("train", "test")
 CSV_HEADER: tuple[str, ...] = ("filepath", "x1", "y1", "x2", "y2", "class_name")
@@ -78,6 +80,57 @@ def _prepare(out_dir: str) -> str:
     return images
 
 
+def check_counts(n_train: int, n_test: int, seed: int) -> None:
+    """Raise :class:`UserError` unless the image counts and the seed are non-negative integers."""
+    for name, count in (("n_train", n_train), ("n_test", n_test)):
+        if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or count < 0:
+            raise UserError(f"{name} must be a non-negative integer, got {count!r}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise UserError(f"seed must be a non-negative integer, got {seed!r}")
+
+
+Render = Callable[[int, int], tuple[np.ndarray, np.ndarray, Sequence[str], dict]]
+
+
+def write_dataset(
+    out_dir: str | os.PathLike,
+    counts: tuple[int, int],
+    render: Render,
+    manifest: dict,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> dict:
+    """Write the images ``render(split_index, index) -> (image, boxes, labels, entry)`` of both
+    splits, their CSVs and ``manifest`` (its ``splits`` and ``images`` filled in, each image's
+    entry after its ``split`` and ``file``) into ``out_dir``; return the manifest."""
+    out_dir = os.fspath(out_dir)
+    images_dir = _prepare(out_dir)
+    digits = max(5, len(str(max(*counts, 1) - 1)))
+    for split_index, (split, count) in enumerate(zip(SPLITS, counts)):
+        rows = io.StringIO()
+        writer = csv.writer(rows, lineterminator="\n")
+        writer.writerow(CSV_HEADER)
+        n_boxes = 0
+        for index in range(count):
+            image, boxes, labels, entry = render(split_index, index)
+            filename = f"{split}_{index:0{digits}d}.png"
+            relpath = f"images/{filename}"
+            with open(os.path.join(images_dir, filename), "wb") as handle:
+                handle.write(encode_png(image))
+            for box, label in zip(boxes, labels):
+                writer.writerow([relpath, *(_number(v) for v in box), label])
+            n_boxes += len(labels)
+            manifest["images"].append({"split": split, "file": relpath, **entry})
+            if progress is not None:
+                progress(split, index + 1, count)
+        with open(os.path.join(out_dir, f"{split}.csv"), "w", encoding="utf-8", newline="") as handle:
+            handle.write(rows.getvalue())
+        manifest["splits"][split] = {"csv": f"{split}.csv", "images": int(count), "boxes": n_boxes}
+    with open(os.path.join(out_dir, "manifest.json"), "w", encoding="utf-8") as handle:
+        json.dump(manifest, handle, indent=1)
+        handle.write("\n")
+    return manifest
+
+
 def generate_dataset(
     out_dir: str | os.PathLike,
     n_train: int,
@@ -90,19 +143,26 @@ def generate_dataset(
     exception_rate: float = 0.02,
     style: str = "gband",
     progress: Callable[[str, int, int], None] | None = None,
+    source: str | os.PathLike | None = None,
+    test_fraction: float = 0.2,
 ) -> dict:
     """Render ``n_train`` + ``n_test`` images into ``out_dir``; return the manifest (also saved).
 
-    ``progress(split, done, total)`` is called after each image when given.
+    ``progress(split, done, total)`` is called after each image when given. Mode ``composite``
+    composes spreads of the real chromosomes of the labelled karyograms in ``source`` (train and
+    test from disjoint karyograms, ``test_fraction`` of them for test; see
+    :mod:`keras_frcnn.synthetic.composite`); the rendering options do not apply to it.
     """
-    out_dir = os.fspath(out_dir)
-    for name, count in (("n_train", n_train), ("n_test", n_test)):
-        if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or count < 0:
-            raise UserError(f"{name} must be a non-negative integer, got {count!r}")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise UserError(f"seed must be a non-negative integer, got {seed!r}")
+    if mode == COMPOSITE:
+        if source is None:
+            raise UserError("--mode composite needs --from FOLDER (labelled karyograms, e.g. a YOLO folder)")
+        from keras_frcnn.synthetic.composite import generate_composite  # imports this module
+
+        return generate_composite(out_dir, source, n_train, n_test, seed, width, height, test_fraction, progress)
+    if source is not None:
+        raise UserError(f"--from is only used with --mode {COMPOSITE}")
+    check_counts(n_train, n_test, seed)
     width, height = check_options(mode, width, height, abnormal_rate, exception_rate, style)
-    images_dir = _prepare(out_dir)
     manifest: dict = {
         "format": FORMAT,
         "seed": int(seed),
@@ -122,46 +182,18 @@ def generate_dataset(
         "splits": {},
         "images": [],
     }
-    digits = max(5, len(str(max(n_train, n_test, 1) - 1)))
-    for split_index, (split, count) in enumerate(zip(SPLITS, (n_train, n_test))):
-        rows = io.StringIO()
-        writer = csv.writer(rows, lineterminator="\n")
-        writer.writerow(CSV_HEADER)
-        n_boxes = 0
-        for index in range(count):
-            scene: Scene = render_scene(
-                image_rng(int(seed), split_index, index),
-                mode,
-                width,
-                height,
-                abnormal_rate,
-                exception_rate,
-                style,
-            )
-            filename = f"{split}_{index:0{digits}d}.png"
-            relpath = f"images/{filename}"
-            with open(os.path.join(images_dir, filename), "wb") as handle:
-                handle.write(encode_png(scene.image))
-            for box, label in zip(scene.boxes, scene.labels):
-                writer.writerow([relpath, *(_number(v) for v in box), label])
-            n_boxes += len(scene.labels)
-            exceptions = [label for label in scene.labels if label.endswith("-?")]
-            manifest["images"].append(
-                {
-                    "split": split,
-                    "file": relpath,
-                    "karyotype": scene.karyotype.name,
-                    "sex": scene.karyotype.sex,
-                    "boxes": len(scene.labels),
-                    "exception": exceptions[0] if exceptions else None,
-                }
-            )
-            if progress is not None:
-                progress(split, index + 1, count)
-        with open(os.path.join(out_dir, f"{split}.csv"), "w", encoding="utf-8", newline="") as handle:
-            handle.write(rows.getvalue())
-        manifest["splits"][split] = {"csv": f"{split}.csv", "images": int(count), "boxes": n_boxes}
-    with open(os.path.join(out_dir, "manifest.json"), "w", encoding="utf-8") as handle:
-        json.dump(manifest, handle, indent=1)
-        handle.write("\n")
-    return manifest
+
+    def render(split_index: int, index: int) -> tuple[np.ndarray, np.ndarray, Sequence[str], dict]:
+        scene: Scene = render_scene(
+            image_rng(int(seed), split_index, index), mode, width, height, abnormal_rate, exception_rate, style
+        )
+        exceptions = [label for label in scene.labels if label.endswith("-?")]
+        entry = {
+            "karyotype": scene.karyotype.name,
+            "sex": scene.karyotype.sex,
+            "boxes": len(scene.labels),
+            "exception": exceptions[0] if exceptions else None,
+        }
+        return scene.image, scene.boxes, scene.labels, entry
+
+    return write_dataset(out_dir, (n_train, n_test), render, manifest, progress)

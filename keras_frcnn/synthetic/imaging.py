@@ -4,6 +4,9 @@
 ``I = background * illumination * exp(-gain * od)``. ``qband`` mimics fluorescent Q-banding
 (the real BioImLab spreads): bright chromosomes on black, ``I = dark + gain * od``; Q-bright
 bands are, to a good approximation, G-dark bands, so the same density map serves both.
+``framed`` develops like ``qband`` (bright chromosomes and frames on black, softer bands); it is
+the look of real karyogram exports, whose print/scan defects :mod:`keras_frcnn.synthetic.defects`
+adds afterwards.
 """
 
 from __future__ import annotations
@@ -13,7 +16,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-STYLES: tuple[str, ...] = ("gband", "qband")
+FRAMED = "framed"
+STYLES: tuple[str, ...] = ("gband", "qband", FRAMED)
 
 
 @dataclass(frozen=True)
@@ -21,8 +25,8 @@ class Imaging:
     """One image's acquisition settings (grey levels on a 0-255 scale, lengths in pixels)."""
 
     style: str = "gband"
-    background: float = 235.0  # empty slide (gband) or dark level (qband)
-    gain: float = 1.8  # optical density -> attenuation (gband) or grey levels / 100 (qband)
+    background: float = 235.0  # empty slide (gband) or dark level (qband, framed)
+    gain: float = 1.8  # optical density -> attenuation (gband) or grey levels / 100 (qband, framed)
     illumination: float = 0.05  # amplitude of the smooth illumination change (fraction)
     blur: float = 0.8  # Gaussian sigma of the optics
     noise: float = 3.0  # sensor noise sigma
@@ -33,6 +37,16 @@ def sample_imaging(rng: np.random.Generator, mode: str, style: str = "gband") ->
     """Random acquisition settings for one image of ``mode`` (karyogram | metaphase)."""
     if style not in STYLES:
         raise ValueError(f"unknown style {style!r}; expected one of {', '.join(STYLES)}")
+    if style == FRAMED:
+        return Imaging(
+            style=style,
+            background=float(rng.uniform(0.0, 3.0)),
+            gain=float(rng.uniform(2.6, 3.2)),
+            illumination=float(rng.uniform(0.0, 0.03)),
+            blur=float(rng.uniform(0.2, 0.45)),  # the export's resampling; chromosomes are softer
+            noise=float(rng.uniform(0.3, 1.5)),
+            gamma=float(rng.uniform(0.8, 1.1)),
+        )
     karyogram = mode == "karyogram"
     if style == "gband":
         background = rng.uniform(236, 250) if karyogram else rng.uniform(200, 238)

@@ -7,7 +7,9 @@ optical density, so overlapping chromosomes look darker where they cross, as on 
 * :func:`karyogram` -- rows 1-5, 6-12, 13-18 and 19-22 + X, Y; p arms up, centromeres of a row
   on one line, homologs side by side over a rule and the pair number; small random changes of
   scale, spacing, tilt (a few degrees) and bend so no two karyograms are pixel-identical.
-  Chromosome 1 is about 60-80 px long at 640x480 (scaled with the image size).
+  Chromosome 1 is about 60-80 px long at 640x480 (scaled with the image size). The pieces
+  (:func:`place_homologs`, :func:`karyogram_look`, :func:`arm_extents`) also serve the framed
+  karyogram of :mod:`keras_frcnn.synthetic.framed`.
 * :func:`metaphase` -- the same chromosomes, less uniformly condensed, at random angles and
   bends inside an oval spread; most are kept apart, some touch or cross (limited overlap); plus
   0-2 interphase nuclei and small debris.
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Callable
 
 import cv2
 import numpy as np
@@ -38,7 +41,7 @@ Placed = list[tuple[str, RenderedChromosome]]
 
 
 @dataclass(frozen=True)
-class _Cell:
+class CellLook:
     """What all chromosomes of one cell share (chromatid width, stain, groove, band blur)."""
 
     width: float
@@ -91,13 +94,27 @@ def paste(od: np.ndarray, rc: RenderedChromosome) -> None:
         od[win[0]] += rc.density[win[1]]
 
 
-def _karyogram_look(rng: np.random.Generator, length: float, width: float, cell: _Cell) -> Appearance:
+def karyogram_look(
+    rng: np.random.Generator,
+    length: float,
+    width: float,
+    cell: CellLook,
+    tilt: float = 1.8,
+    max_tilt: float = 4.0,
+    bend: float = 0.25,
+    constriction: tuple[float, float] = (0.2, 0.35),
+    splay: float = 0.0,
+) -> Appearance:
+    """An upright karyogram chromosome: tilt ~ N(0, ``tilt``) degrees clipped to ``max_tilt``,
+    total bend uniform in +-``bend`` radians, centromere ``constriction`` uniform in the range
+    and chromatid ``splay`` uniform up to the given value (none drawn when 0)."""
     return Appearance(
         length=length,
         width=width,
-        angle=float(np.clip(rng.normal(0.0, 1.8), -4.0, 4.0)),
-        curvature=float(rng.uniform(-0.25, 0.25) / length),
-        constriction=float(rng.uniform(0.2, 0.35)),
+        angle=float(np.clip(rng.normal(0.0, tilt), -max_tilt, max_tilt)),
+        curvature=float(rng.uniform(-bend, bend) / length),
+        constriction=float(rng.uniform(*constriction)),
+        splay=float(rng.uniform(0.0, splay)) if splay else 0.0,
         groove=cell.groove,
         band_blur=cell.band_blur,
         band_jitter=0.06,
@@ -106,25 +123,60 @@ def _karyogram_look(rng: np.random.Generator, length: float, width: float, cell:
     )
 
 
+def arm_extents(names: tuple[str, ...]) -> tuple[float, float]:
+    """The longest p arm and the longest q arm among chromosomes ``names``, in units of the
+    length of chromosome 1."""
+    bands = load_bands()
+    p = max(bands[n].centromere * relative_length(n) for n in names) / _CHR1
+    q = max((1 - bands[n].centromere) * relative_length(n) for n in names) / _CHR1
+    return p, q
+
+
+def place_homologs(
+    placed: dict[int, RenderedChromosome],
+    karyotype: Karyotype,
+    name: str,
+    anchor: tuple[float, float],
+    chr1: float,
+    cell: CellLook,
+    rng: np.random.Generator,
+    spread: tuple[float, float] = (1.35, 1.75),
+    look: Callable[..., Appearance] = karyogram_look,
+) -> None:
+    """Draw every copy of chromosome ``name`` upright, side by side around ``anchor`` (x, y) with
+    their centromeres at its height, into ``placed`` (karyotype index -> drawing). ``chr1`` is
+    the length of chromosome 1; centre spacing is ``cell.width`` times uniform in ``spread``;
+    ``look(rng, length, width, cell)`` draws each chromosome's appearance."""
+    bands = load_bands()
+    copies = [i for i, n in enumerate(karyotype.chromosomes) if n == name]
+    spacing = cell.width * rng.uniform(*spread)
+    for k, index in enumerate(copies):
+        length = chr1 * relative_length(name) / _CHR1 * rng.uniform(0.95, 1.05)
+        chrom_width = cell.width * (0.85 + 0.15 * relative_length(name) / _CHR1)
+        appearance = look(rng, length, chrom_width, cell)
+        x = anchor[0] + (k - (len(copies) - 1) / 2) * spacing + rng.normal(0.0, 0.6)
+        cen_y = anchor[1] + rng.normal(0.0, 0.8)
+        # Put the centromere (not the middle) of the axis on the anchor's height.
+        shift = (bands[name].centromere - 0.5) * length
+        theta = math.radians(appearance.angle)
+        centre = (x + shift * math.sin(theta), cen_y - shift * math.cos(theta))
+        placed[index] = render_chromosome(bands[name], centre, appearance, rng)
+
+
 def karyogram(od: np.ndarray, karyotype: Karyotype, rng: np.random.Generator) -> Placed:
     """Lay out ``karyotype`` as an ISCN karyogram on ``od``; see the module docstring."""
     height, width = od.shape
-    bands = load_bands()
     size = min(width / 640.0, height / 480.0)
     chr1 = rng.uniform(62.0, 78.0) * size
     caption = 18.0 * size  # rule and pair number under each row
     margin = 6.0 * size
     stretch = 1.08  # room for the per-chromosome length jitter
-    extents = []  # (p, q) of each row in units of chr1 length
-    for row in KARYOGRAM_ROWS:
-        p = max(bands[n].centromere * relative_length(n) for n in row) / _CHR1
-        q = max((1 - bands[n].centromere) * relative_length(n) for n in row) / _CHR1
-        extents.append((p, q))
+    extents = [arm_extents(row) for row in KARYOGRAM_ROWS]
     arms = sum(p + q for p, q in extents) * stretch
     room = height - 2 * margin - len(extents) * (caption + 2.0)
     chr1 = min(chr1, room / arms)
     gap = (height - 2 * margin - arms * chr1 - len(extents) * caption) / len(extents)
-    cell = _Cell(
+    cell = CellLook(
         width=max(chr1 * rng.uniform(0.115, 0.14), 3.0),
         groove=float(rng.uniform(1.1, 1.25)),
         band_blur=float(rng.uniform(0.45, 0.8)),
@@ -138,20 +190,8 @@ def karyogram(od: np.ndarray, karyotype: Karyotype, rng: np.random.Generator) ->
         line = top + p_ext * chr1 * stretch + rng.normal(0.0, 0.5)
         slot_width = (width - 2 * margin) / len(row)
         for j, name in enumerate(row):
-            copies = [i for i, n in enumerate(karyotype.chromosomes) if n == name]
             cx = margin + (j + 0.5) * slot_width + rng.normal(0.0, 0.04 * slot_width)
-            spacing = cell.width * rng.uniform(1.35, 1.75)
-            for k, index in enumerate(copies):
-                length = chr1 * relative_length(name) / _CHR1 * rng.uniform(0.95, 1.05)
-                chrom_width = cell.width * (0.85 + 0.15 * relative_length(name) / _CHR1)
-                look = _karyogram_look(rng, length, chrom_width, cell)
-                x = cx + (k - (len(copies) - 1) / 2) * spacing + rng.normal(0.0, 0.6)
-                cen_y = line + rng.normal(0.0, 0.8)
-                # Put the centromere (not the middle) of the axis on the row's line.
-                shift = (bands[name].centromere - 0.5) * length
-                theta = math.radians(look.angle)
-                centre = (x + shift * math.sin(theta), cen_y - shift * math.cos(theta))
-                placed[index] = render_chromosome(bands[name], centre, look, rng)
+            place_homologs(placed, karyotype, name, (cx, line), chr1, cell, rng)
             captions.append((name, cx, line + q_ext * chr1 * stretch + 3.0 * size))
         top += (p_ext + q_ext) * chr1 * stretch + caption + gap
     clutter.add_captions(od, captions, scale=0.33 * size, line_width=cell.width * 3.2)
@@ -161,7 +201,7 @@ def karyogram(od: np.ndarray, karyotype: Karyotype, rng: np.random.Generator) ->
     return result
 
 
-def _metaphase_look(rng: np.random.Generator, length: float, width: float, cell: _Cell) -> Appearance:
+def _metaphase_look(rng: np.random.Generator, length: float, width: float, cell: CellLook) -> Appearance:
     bend = rng.uniform(-0.9, 0.9) if rng.random() < 0.6 else rng.uniform(-0.25, 0.25)
     return Appearance(
         length=length,
@@ -201,7 +241,7 @@ def metaphase(od: np.ndarray, karyotype: Karyotype, rng: np.random.Generator) ->
     blocked = nuclei.copy()  # nuclei and a halo around each placed chromosome
 
     chr1 = rng.uniform(58.0, 92.0) * size  # condensation of this cell
-    cell = _Cell(
+    cell = CellLook(
         width=max(chr1 * rng.uniform(0.12, 0.16), 3.0),
         groove=float(rng.uniform(1.05, 1.2)),
         band_blur=float(rng.uniform(0.6, 1.0)),

@@ -1,4 +1,10 @@
-"""One synthetic image: karyotype -> layout -> labels -> developed grey image with boxes."""
+"""One synthetic image: karyotype -> layout -> labels -> developed grey image with boxes.
+
+The style picks the look: ``gband`` and ``qband`` (both modes) use :mod:`layout`; ``framed``
+(karyogram mode only, 416x416 by default) uses :mod:`framed` and adds the print/scan
+:mod:`defects` of real karyogram exports to the developed image. Mode ``composite`` is not
+rendered here: it composes real chromosomes (:mod:`keras_frcnn.synthetic.composite`).
+"""
 
 from __future__ import annotations
 
@@ -8,8 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from keras_frcnn.errors import UserError
-from keras_frcnn.synthetic import layout
-from keras_frcnn.synthetic.imaging import STYLES, develop, sample_imaging
+from keras_frcnn.synthetic import defects, framed, layout
+from keras_frcnn.synthetic.imaging import FRAMED, STYLES, develop, sample_imaging
 from keras_frcnn.synthetic.karyotypes import (
     Karyotype,
     assign_labels,
@@ -17,8 +23,12 @@ from keras_frcnn.synthetic.karyotypes import (
     sample_karyotype,
 )
 
-MODES: tuple[str, ...] = ("karyogram", "metaphase")
-DEFAULT_SIZE = types.MappingProxyType({"karyogram": (640, 480), "metaphase": (768, 576)})  # (w, h)
+COMPOSITE = "composite"  # spreads of real chromosomes cut out of karyograms: keras_frcnn.synthetic.composite
+MODES: tuple[str, ...] = ("karyogram", "metaphase", COMPOSITE)
+DEFAULT_SIZE = types.MappingProxyType(
+    {"karyogram": (640, 480), "metaphase": (768, 576), COMPOSITE: (768, 576)}
+)  # (w, h)
+STYLE_SIZE = types.MappingProxyType({FRAMED: (416, 416)})  # karyogram-only styles: default (w, h)
 MIN_SIZE = (160, 120)
 
 
@@ -41,7 +51,9 @@ def check_options(
         raise UserError(f"unknown mode {mode!r}; expected one of: {', '.join(MODES)}")
     if style not in STYLES:
         raise UserError(f"unknown style {style!r}; expected one of: {', '.join(STYLES)}")
-    default_w, default_h = DEFAULT_SIZE[mode]
+    if style in STYLE_SIZE and mode != "karyogram":
+        raise UserError(f"style {style!r} draws karyograms only; it cannot be used with mode {mode!r}")
+    default_w, default_h = STYLE_SIZE.get(style, DEFAULT_SIZE[mode])
     width = default_w if width is None else int(width)
     height = default_h if height is None else int(height)
     if width < MIN_SIZE[0] or height < MIN_SIZE[1]:
@@ -66,13 +78,18 @@ def render_scene(
 ) -> Scene:
     """Render one image of ``mode``; ``karyotype`` (e.g. ``"47,XY,+21"``) overrides the draw."""
     width, height = check_options(mode, width, height, abnormal_rate, exception_rate, style)
+    if mode == COMPOSITE:
+        raise UserError(f"mode {COMPOSITE!r} composes real chromosomes: use keras_frcnn.synthetic.composite")
     if karyotype is None:
         karyotype = sample_karyotype(rng, abnormal_rate)
     elif isinstance(karyotype, str):
         karyotype = parse_karyotype(karyotype)
     imaging = sample_imaging(rng, mode, style)
     od = np.zeros((height, width), dtype=np.float32)
-    place = layout.karyogram if mode == "karyogram" else layout.metaphase
+    if style == FRAMED:
+        place = framed.karyogram
+    else:
+        place = layout.karyogram if mode == "karyogram" else layout.metaphase
     placed = place(od, karyotype, rng)
     # A chromosome (partly) outside the image keeps the box of its visible part, or is dropped.
     visible = [(name, layout.visible_box(rc, od.shape)) for name, rc in placed]
@@ -81,6 +98,8 @@ def render_scene(
     boxes = np.asarray([box for _, box in visible], dtype=np.float32).reshape(-1, 4)
     labels = assign_labels(names, (boxes[:, 0] + boxes[:, 2]) / 2, rng, exception_rate)
     image = develop(od, imaging, rng)
+    if style == FRAMED:
+        image = defects.apply_defects(image, defects.sample_defects(rng), rng)
     return Scene(image, boxes, tuple(labels), names, karyotype)
 
 
