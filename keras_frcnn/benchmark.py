@@ -101,12 +101,12 @@ def _dense_forward(model, images, rois: int, training: bool):
     from keras_frcnn.backbones import preprocess
 
     features = model.features(preprocess(images, model.preprocessing), training=training)
-    hidden = model.rpn_conv(features)
-    rpn = tf.reduce_sum(model.rpn_objectness(hidden)) + tf.reduce_sum(model.rpn_box_deltas(hidden))
-    pooled_shape = [model.pooled_size, model.pooled_size, features.shape[-1]]
-    pooled = tf.zeros([rois] + pooled_shape) + tf.reduce_mean(features)  # same work as pooled RoIs
-    head = model.roi_head(pooled, training=training)
-    return rpn + tf.reduce_sum(model.class_logits(head)) + tf.reduce_sum(model.class_box_deltas(head))
+    logits, deltas = model.rpn(features)
+    heads = model.roi_heads
+    pooled = tf.zeros([rois, heads.pooled_size, heads.pooled_size, features.shape[-1]]) + tf.reduce_mean(features)
+    geometry = None if heads.geometry is None else tf.zeros([rois, heads.geometry.kernel.shape[0]])
+    class_logits, class_deltas = heads.head_outputs(pooled, geometry, training)  # same work as pooled RoIs
+    return tf.reduce_sum(logits) + tf.reduce_sum(deltas) + tf.reduce_sum(class_logits) + tf.reduce_sum(class_deltas)
 
 
 def constant_weight_timings(setup: dict, runs: int) -> dict:

@@ -58,10 +58,13 @@ def detection_function(model):
 
     from keras_frcnn.data.pipeline import resize_image
 
+    from keras_frcnn.decoders import Decoder
+
     cfg = model.frcnn_config
-    if cfg.label_assignment != "none":
-        raise UserError(f"label_assignment {cfg.label_assignment!r} runs after the model (SciPy) and cannot be "
-                        "exported; call model.set_label_assignment('none') first")
+    if type(model.decoder).detections is not Decoder.detections:
+        raise UserError(f"the decoder {model.decoder!r} finishes on the host (label_assignment "
+                        f"{cfg.label_assignment!r} runs SciPy after the model) and cannot be exported; "
+                        "call model.set_label_assignment('none') first")
     names = tf.constant(list(model.class_names) + [""])
     num_classes = len(model.class_names)
 

@@ -49,34 +49,23 @@ def _detect_batch(model, images: Iterable) -> list[dict]:
     cfg = model.frcnn_config
     inputs = model_inputs([as_rgb(image) for image in images], cfg.im_size, cfg.max_size)
     outputs = model.predict_on_batch(inputs)
-    return [image_detections(outputs, i, cfg) for i in range(len(inputs["scale"]))]
+    return [image_detections(outputs, i, model) for i in range(len(inputs["scale"]))]
 
 
-def image_detections(outputs: dict, index: int, config) -> dict:
-    """The valid detections of image ``index`` in a batch of model outputs, as NumPy, with names
-    (after the per-image label assignment ``config.label_assignment`` when the outputs carry
-    ``class_scores``)."""
-    class_names = config.class_names
-    valid = np.asarray(outputs["valid"][index], bool)
-    if "class_scores" in outputs:
-        from keras_frcnn.label_assignment import assigned_detections, capacities
-
-        extra = config.extra_copy_score if config.label_assignment == "karyotype" else None
-        boxes, scores, classes = assigned_detections(np.asarray(outputs["class_scores"][index])[valid],
-                                                     np.asarray(outputs["class_boxes"][index])[valid],
-                                                     capacities(config.label_assignment, class_names), extra)
-    else:
-        boxes = np.asarray(outputs["boxes"][index])[valid]
-        scores = np.asarray(outputs["scores"][index])[valid]
-        classes = np.asarray(outputs["classes"][index])[valid]
-    return {"boxes": boxes, "scores": scores, "classes": classes, "class_names": [class_names[c] for c in classes]}
+def image_detections(outputs: dict, index: int, model) -> dict:
+    """The detections of image ``index`` in a batch of ``model``'s outputs, as NumPy, with names
+    (after the host half of the model's decoder, such as the per-image label assignment)."""
+    boxes, scores, classes = model.decoder.detections(outputs, index)
+    names = model.class_names
+    return {"boxes": boxes, "scores": scores, "classes": classes, "class_names": [names[c] for c in classes]}
 
 
 class Detector:
     """A model's inference as one plain ``tf.function`` on this process's devices.
 
     It has what the helpers here use of a model (``predict_on_batch``, ``frcnn_config``,
-    ``class_names``), so it can stand in for one. Training validates through it: under a strategy,
+    ``class_names``, ``decoder``), so it can stand in for one (make a new one after
+    ``model.set_decoder``). Training validates through it: under a strategy,
     ``model.predict_on_batch`` splits a batch over the replicas and, under
     MultiWorkerMirroredStrategy, gathers across workers (the chief validating alone would wait
     forever); this runs the same ``model.call`` outside any replica context.
@@ -98,6 +87,7 @@ class Detector:
         self.model = model
         self.frcnn_config = model.frcnn_config
         self.class_names = model.class_names
+        self.decoder = model.decoder
         self.snapshot = KernelSnapshot(model) if constant_weights else None  # None: variable kernels
         snapshot = self.snapshot
 
@@ -137,12 +127,9 @@ class KernelSnapshot:
         import keras
 
         kernels: dict = {}
-        pending = list(model.layers)
-        while pending:
-            layer = pending.pop()
+        for layer in model._flatten_layers(include_self=False, recursive=True):  # stages and nested models too
             if isinstance(layer, keras.layers.Conv2D):
                 kernels.setdefault(id(layer.kernel), layer.kernel)
-            pending.extend(getattr(layer, "layers", ()))
         self.kernels = list(kernels.values())
         self.values = [kernel.numpy() for kernel in self.kernels]
 
@@ -176,7 +163,7 @@ def predict_records(model, records, batch_size: int = 1, progress=None) -> list:
     for batch in dataset:
         outputs = model.predict_on_batch({key: batch[key] for key in ("images", "image_shape", "scale")})
         for i, index in enumerate(batch["image_index"].numpy()):
-            found = image_detections(outputs, i, model.frcnn_config)
+            found = image_detections(outputs, i, model)
             results[index] = Detections(records[index].path, found["boxes"], found["scores"], found["class_names"])
         done += len(batch["image_index"])
         if progress is not None:

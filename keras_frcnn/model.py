@@ -1,29 +1,26 @@
-"""Faster R-CNN as one ``keras.Model``: every step of training and inference inside the graph.
+"""Faster R-CNN as one ``keras.Model``: backbone -> RPN -> RoI heads, every step inside the graph.
 
-A training step runs the backbone once, then the RPN head, anchor targets, proposals, RoI
-sampling, RoI pooling and the detection head, all as TensorFlow ops (no NumPy, no host round
-trip). The inputs are the dicts made by :func:`keras_frcnn.data.pipeline.make_dataset`:
-``images`` [B, H, W, 3] RGB 0-255 (zero padded), ``image_shape`` [B, 2] (valid height, width),
-``boxes`` [B, M, 4] and ``labels`` [B, M] (-1 pads), and for inference optionally ``scale`` [B]
-(resized / original size) so boxes come back in original image coordinates.
+The stages are layers of their own (:class:`keras_frcnn.rpn.RegionProposalNetwork`,
+:class:`keras_frcnn.roi_heads.RoIHeads` with its :mod:`~keras_frcnn.decoders` post-processing);
+this model runs the backbone once, composes them and sums their loss terms (Eq. 1). A training
+step is all TensorFlow ops (no NumPy, no host round trip). The inputs are the dicts made by
+:func:`keras_frcnn.data.pipeline.make_dataset`: ``images`` [B, H, W, 3] RGB 0-255 (zero padded),
+``image_shape`` [B, 2] (valid height, width), ``boxes`` [B, M, 4] and ``labels`` [B, M] (-1 pads),
+and for inference optionally ``scale`` [B] (resized / original size) so boxes come back in
+original image coordinates.
 """
 
 from __future__ import annotations
 
 import keras
 import tensorflow as tf
-from keras import layers
 
-from keras_frcnn.anchors import anchor_grid, rpn_targets
 from keras_frcnn.backbones import build_backbone, preprocess
-from keras_frcnn.boxes import BoxCoder, box_feature_names, box_features, clip_boxes
 from keras_frcnn.config import Config
-from keras_frcnn.losses import head_loss, rpn_loss
-from keras_frcnn.proposals import batched_nms_per_class, generate_proposals, object_candidates
-from keras_frcnn.roi_pooling import roi_pool
-from keras_frcnn.roi_sampling import sample_rois
+from keras_frcnn.decoders import Decoder, decoder_for
+from keras_frcnn.roi_heads import RoIHeads
+from keras_frcnn.rpn import RegionProposalNetwork
 
-GEOMETRY_UNITS = 128  # width of the RoI box-feature embedding (Config.roi_box_features)
 LOSS_NAMES = ("loss", "rpn_cls", "rpn_reg", "head_cls", "head_reg")
 
 
@@ -32,7 +29,10 @@ class FasterRCNN(keras.Model):
     """Faster R-CNN (VGG16, ResNet50 or a tiny backbone) for ``config.class_names``.
 
     ``compile(optimizer=...)`` takes any Keras optimizer and no loss (the model computes Eq. 1
-    itself); ``fit`` trains; ``predict`` and :meth:`detect` return per-class-NMS detections. Class ids are 0-based into ``config.class_names``.
+    itself); ``fit`` trains; ``predict`` and :meth:`detect` return the detections of the RoI
+    heads' decoder (per-class NMS unless ``config.label_assignment`` or :meth:`set_decoder` says
+    otherwise). Class ids are 0-based into ``config.class_names``. ``model.rpn`` and
+    ``model.roi_heads`` are the two stages; ``model.features`` the shared backbone.
     """
 
     def __init__(self, config: Config | dict, **kwargs):
@@ -44,40 +44,10 @@ class FasterRCNN(keras.Model):
         self.frcnn_config = config
         backbone = build_backbone(config)
         self.features = backbone.features
-        self.roi_head = backbone.head
-        self.pooled_size = backbone.pooled_size
         self.preprocessing = backbone.preprocessing
         self.stride = backbone.stride  # input pixels per feature cell, measured from the backbone
-        feature_channels = self.features.output.shape[-1]
-        head_units = self.roi_head.output.shape[-1]
-        num_anchors, num_classes = config.num_anchors, config.num_classes
-
-        small = keras.initializers.RandomNormal(stddev=0.01)
-        self.rpn_conv = layers.Conv2D(config.rpn_head_channels, 3, padding="same", activation="relu",
-                                      kernel_initializer=small, name="rpn_conv")
-        # The four output layers compute in float32 under a mixed policy (scores, deltas and the
-        # losses stay float32); the backbone, the RPN conv and the RoI head follow the policy.
-        self.rpn_objectness = layers.Conv2D(num_anchors, 1, kernel_initializer=small, name="rpn_objectness",
-                                            dtype="float32")
-        self.rpn_box_deltas = layers.Conv2D(4 * num_anchors, 1, kernel_initializer=small, name="rpn_box_deltas",
-                                            dtype="float32")
-        self.class_logits = layers.Dense(num_classes + 1, kernel_initializer=small, name="class_logits",
-                                         dtype="float32")
-        self.class_box_deltas = layers.Dense(4 * num_classes, kernel_initializer=keras.initializers.RandomNormal(stddev=0.001),
-                                             name="class_box_deltas", dtype="float32")
-        self.rpn_conv.build((None, None, None, feature_channels))
-        self.rpn_objectness.build((None, None, None, config.rpn_head_channels))
-        self.rpn_box_deltas.build((None, None, None, config.rpn_head_channels))
-        self.roi_geometry = None
-        if config.roi_box_features != "none":
-            self.roi_geometry = layers.Dense(GEOMETRY_UNITS, activation="relu", name="roi_geometry")
-            self.roi_geometry.build((None, len(box_feature_names(config.roi_box_features))))
-            head_units += GEOMETRY_UNITS
-        self.class_logits.build((None, head_units))
-        self.class_box_deltas.build((None, head_units))
-
-        self.rpn_coder = BoxCoder()
-        self.head_coder = BoxCoder(weights=config.box_target_scales)
+        self.rpn = RegionProposalNetwork(config, stride=self.stride, feature_channels=self.features.output.shape[-1])
+        self.roi_heads = RoIHeads(config, head=backbone.head, pooled_size=backbone.pooled_size, stride=self.stride)
         self.loss_trackers = {name: keras.metrics.Mean(name=name) for name in LOSS_NAMES}
         # NMS, crop_and_resize and the sampling ops are not all XLA-compatible:
         # compile(jit_compile="auto") must not pick XLA for the whole step. The dense parts can be
@@ -102,12 +72,23 @@ class FasterRCNN(keras.Model):
     def metrics(self):
         return list(self.loss_trackers.values())
 
+    @property
+    def decoder(self) -> Decoder:
+        """The RoI heads' post-processing (:mod:`keras_frcnn.decoders`)."""
+        return self.roi_heads.decoder
+
+    def set_decoder(self, decoder: Decoder) -> None:
+        """Post-process with ``decoder`` from now on (an inference setting, not saved); retraces
+        ``predict``."""
+        self.roi_heads.decoder = decoder
+        self.predict_function = None
+
     def set_label_assignment(self, mode: str) -> None:
         """Inference labels: ``"none"`` (per-class NMS), ``"optimal"`` (each label at most once per
         image) or ``"karyotype"`` (each at most as often as a cell holds it; see
-        :mod:`keras_frcnn.label_assignment`). An inference setting; retraces ``predict``."""
+        :mod:`keras_frcnn.label_assignment`): the decoder of :func:`~keras_frcnn.decoders.decoder_for`."""
         self.frcnn_config = self.frcnn_config.replace(label_assignment=mode)
-        self.predict_function = None
+        self.set_decoder(decoder_for(self.frcnn_config))
 
     # ----------------------------------------------------------------- XLA
     def set_dense_jit(self, enabled: bool = True) -> None:
@@ -132,128 +113,36 @@ class FasterRCNN(keras.Model):
         return cache[name]
 
     # ----------------------------------------------------------------- building blocks
-    def _backbone(self, images, training):
-        return self.features(preprocess(tf.cast(images, tf.float32), self.preprocessing), training=training)
-
     def _backbone_and_rpn(self, images, training):
         """Feature map, RPN objectness logits [B, A] and box deltas [B, A, 4] (the dense first half)."""
-        features = self._backbone(images, training)
-        logits, deltas = self._rpn(features)
+        features = self.features(preprocess(tf.cast(images, tf.float32), self.preprocessing), training=training)
+        logits, deltas = self.rpn(features)
         return features, logits, deltas
 
-    def _head_outputs(self, pooled, geometry, training):
-        """RoI head on pooled RoIs [N, p, p, C] (and their box features [N, k], or None) -> class
-        logits [N, C+1], deltas [N, 4C] (float32)."""
-        hidden = self.roi_head(pooled, training=training)
-        if self.roi_geometry is not None:
-            embedded = self.roi_geometry(geometry)
-            hidden = tf.concat([hidden, tf.cast(embedded, hidden.dtype)], axis=-1)
-        return self.class_logits(hidden), self.class_box_deltas(hidden)
-
-    def _rpn(self, features):
-        """Objectness logits [B, A] and box deltas [B, A, 4], A = Hf * Wf * anchors."""
-        hidden = self.rpn_conv(features)
-        batch = tf.shape(features)[0]
-        logits = tf.reshape(self.rpn_objectness(hidden), [batch, -1])
-        deltas = tf.reshape(self.rpn_box_deltas(hidden), [batch, -1, 4])
-        return logits, deltas
-
-    def _anchors(self, features):
-        cfg = self.frcnn_config
-        shape = tf.shape(features)
-        return anchor_grid(shape[1], shape[2], self.stride, cfg.anchor_scales, cfg.anchor_ratios)
-
-    def _proposals(self, logits, deltas, anchors, image_shape, training):
-        cfg = self.frcnn_config
-        if training:
-            pre_nms, post_nms = cfg.pre_nms_top_n_train, cfg.post_nms_top_n_train
-        else:
-            pre_nms, post_nms = cfg.pre_nms_top_n_test, cfg.post_nms_top_n_test
-
-        def one_image(args):
-            image_logits, image_deltas, shape = args
-            shape = tf.cast(shape, tf.float32)
-            boxes, _, valid = generate_proposals(
-                image_logits, image_deltas, anchors, shape[0], shape[1],
-                pre_nms_top_n=pre_nms, post_nms_top_n=post_nms, nms_iou=cfg.rpn_nms_iou,
-                min_size=cfg.rpn_min_size, box_coder=self.rpn_coder)
-            return boxes, valid
-
-        signature = (tf.TensorSpec([post_nms, 4], tf.float32), tf.TensorSpec([post_nms], tf.bool))
-        return tf.map_fn(one_image, (logits, deltas, image_shape), fn_output_signature=signature)
-
     def _head(self, features, rois, image_shape, training):
-        """Class logits [B, R, C+1] and class-specific deltas [B, R, C, 4] for RoIs [B, R, 4] of
-        images of ``image_shape`` [B, 2]."""
-        cfg = self.frcnn_config
-        # Pooling in float32 (crop_and_resize has no bfloat16 kernel); the head casts back to its policy.
-        ratio = cfg.roi_sampling_ratio or max(1, 14 // self.pooled_size)
-        pooled = roi_pool(tf.cast(features, tf.float32), rois, stride=self.stride, pool_size=self.pooled_size,
-                          align=cfg.roi_align, sampling_ratio=ratio)
-        geometry = None
-        if self.roi_geometry is not None:
-            geometry = box_features(rois, image_shape, cfg.roi_box_features)
-            geometry = tf.reshape(geometry, [-1, geometry.shape[-1]])
-        logits, deltas = self._dense("head", self._head_outputs)(pooled, geometry, training)
-        batch, num_rois = tf.shape(rois)[0], tf.shape(rois)[1]
-        logits = tf.reshape(logits, [batch, num_rois, cfg.num_classes + 1])
-        deltas = tf.reshape(deltas, [batch, num_rois, cfg.num_classes, 4])
-        return logits, deltas
+        return self.roi_heads(features, rois, image_shape, training=training,
+                              dense=lambda function: self._dense("head", function))
 
     # ----------------------------------------------------------------- training
     def compute_frcnn_losses(self, data, training: bool) -> dict:
         """The four loss terms of Eq. 1 (RPN and head) and their sum, averaged over the batch."""
-        cfg = self.frcnn_config
         images, image_shape = data["images"], data["image_shape"]
         gt_boxes, gt_labels = tf.cast(data["boxes"], tf.float32), tf.cast(data["labels"], tf.int32)
         gt_valid = gt_labels >= 0
 
         features, rpn_logits, rpn_deltas = self._dense("backbone", self._backbone_and_rpn)(images, training)
-        anchors = self._anchors(features)
-
+        anchors = self.rpn.anchors(features)
         rpn_seeds, roi_seeds = self._sampling_seeds(tf.shape(images)[0])
-
-        def anchor_targets(args):
-            boxes, valid, shape, seed = args
-            shape = tf.cast(shape, tf.float32)
-            return rpn_targets(
-                anchors, boxes, valid, shape[0], shape[1], positive_iou=cfg.rpn_positive_iou,
-                negative_iou=cfg.rpn_negative_iou, batch_size=cfg.rpn_batch_size,
-                positive_fraction=cfg.rpn_positive_fraction, allowed_border=cfg.rpn_allowed_border,
-                box_coder=self.rpn_coder, seed=seed)
-
-        rpn_labels, rpn_target_deltas = tf.map_fn(
-            anchor_targets, (gt_boxes, gt_valid, image_shape, rpn_seeds),
-            fn_output_signature=(tf.TensorSpec([None], tf.int32), tf.TensorSpec([None, 4], tf.float32)))
-
-        proposals, proposals_valid = self._proposals(rpn_logits, rpn_deltas, anchors, image_shape, training=True)
-
-        def roi_targets(args):
-            boxes, labels, valid, props, props_ok, seed = args
-            return sample_rois(
-                props, props_ok, boxes, labels, valid, num_rois=cfg.num_rois,
-                positive_fraction=cfg.roi_positive_fraction, positive_iou=cfg.roi_positive_iou,
-                negative_iou_low=cfg.roi_negative_iou_low, box_coder=self.head_coder, seed=seed)
-
-        rois, roi_labels, roi_target_deltas, roi_weights = tf.map_fn(
-            roi_targets, (gt_boxes, gt_labels, gt_valid, proposals, proposals_valid, roi_seeds),
-            fn_output_signature=(tf.TensorSpec([cfg.num_rois, 4], tf.float32), tf.TensorSpec([cfg.num_rois], tf.int32),
-                                 tf.TensorSpec([cfg.num_rois, 4], tf.float32), tf.TensorSpec([cfg.num_rois], tf.float32)))
+        rpn_labels, rpn_target_deltas = self.rpn.targets(anchors, gt_boxes, gt_valid, image_shape, rpn_seeds)
+        proposals, proposals_valid = self.rpn.proposals(rpn_logits, rpn_deltas, anchors, image_shape, training=True)
+        rois, roi_labels, roi_target_deltas, roi_weights = self.roi_heads.sample(
+            proposals, proposals_valid, gt_boxes, gt_labels, gt_valid, roi_seeds)
         class_logits, class_deltas = self._head(features, tf.stop_gradient(rois), image_shape, training)
 
         batch = tf.cast(tf.shape(images)[0], tf.float32)
-        feature_shape = tf.shape(features)
-        locations = tf.cast(feature_shape[1] * feature_shape[2], tf.float32)
-        n_reg = locations if cfg.rpn_n_reg is None else tf.constant(cfg.rpn_n_reg, tf.float32)
-        rpn_cls, rpn_reg = rpn_loss(
-            rpn_logits, rpn_deltas, rpn_labels, rpn_target_deltas, n_cls=cfg.rpn_n_cls, n_reg=n_reg,
-            loss_lambda=cfg.loss_lambda, sigma=cfg.smooth_l1_sigma)
-        head_n_cls = float(cfg.head_n_cls or cfg.num_rois)
-        head_n_reg = float(cfg.head_n_reg or cfg.num_rois)
-        head_cls, head_reg = head_loss(
-            tf.reshape(class_logits, [-1, cfg.num_classes + 1]), tf.reshape(class_deltas, [-1, cfg.num_classes, 4]),
-            tf.reshape(roi_labels, [-1]), tf.reshape(roi_target_deltas, [-1, 4]), tf.reshape(roi_weights, [-1]),
-            n_cls=head_n_cls, n_reg=head_n_reg, loss_lambda=cfg.head_loss_lambda, sigma=cfg.head_smooth_l1_sigma)
+        rpn_cls, rpn_reg = self.rpn.loss_terms(rpn_logits, rpn_deltas, rpn_labels, rpn_target_deltas, features)
+        head_cls, head_reg = self.roi_heads.loss_terms(class_logits, class_deltas, roi_labels, roi_target_deltas,
+                                                       roi_weights)
         terms = {"rpn_cls": rpn_cls / batch, "rpn_reg": rpn_reg / batch, "head_cls": head_cls / batch,
                  "head_reg": head_reg / batch}
         terms["loss"] = tf.add_n(list(terms.values()))
@@ -306,53 +195,21 @@ class FasterRCNN(keras.Model):
 
     # ----------------------------------------------------------------- inference
     def call(self, inputs, training=False):
-        """Detections for a batch: ``boxes`` [B, D, 4] (in original coordinates when ``scale`` is
-        given), ``scores`` [B, D], ``classes`` [B, D] (0-based) and ``valid`` [B, D].
-
-        With ``config.label_assignment == "optimal"``: the class-agnostic objects of
-        :func:`~keras_frcnn.proposals.object_candidates` instead, with ``class_scores`` [B, D, C]
-        and ``class_boxes`` [B, D, C, 4] for the per-image label assignment done in
-        :func:`keras_frcnn.inference.image_detections`."""
-        cfg = self.frcnn_config
+        """Detections for a batch: the decoder's outputs, ``boxes`` [B, D, 4] (in original
+        coordinates when ``scale`` is given), ``scores`` [B, D], ``classes`` [B, D] (0-based) and
+        ``valid`` [B, D], and whatever else the decoder returns (the label assignment's
+        ``class_scores`` [B, D, C] and ``class_boxes`` [B, D, C, 4])."""
         images = inputs["images"]
         image_shape = inputs.get("image_shape")
         if image_shape is None:
             shape = tf.shape(images)
             image_shape = tf.tile(shape[1:3][None], [shape[0], 1])
         features, rpn_logits, rpn_deltas = self._dense("backbone", self._backbone_and_rpn)(images, False)
-        anchors = self._anchors(features)
-        proposals, proposals_valid = self._proposals(rpn_logits, rpn_deltas, anchors, image_shape, training=False)
+        anchors = self.rpn.anchors(features)
+        proposals, proposals_valid = self.rpn.proposals(rpn_logits, rpn_deltas, anchors, image_shape, training=False)
         class_logits, class_deltas = self._head(features, proposals, image_shape, training=False)
-        scores = tf.nn.softmax(class_logits, axis=-1)[..., 1:]
-        scores = scores * tf.cast(proposals_valid, scores.dtype)[..., None]
-
-        def one_image(args):
-            image_proposals, image_deltas, image_scores, shape = args
-            shape = tf.cast(shape, tf.float32)
-            anchors_per_class = tf.broadcast_to(image_proposals[:, None, :], tf.shape(image_deltas))
-            boxes = self.head_coder.decode(image_deltas, anchors_per_class)
-            boxes = clip_boxes(boxes, shape[0], shape[1])
-            if assign:
-                return object_candidates(boxes, image_scores, iou_threshold=cfg.nms_iou,
-                                         score_threshold=cfg.score_threshold, max_detections=cfg.max_detections)
-            found = batched_nms_per_class(boxes, image_scores, iou_threshold=cfg.nms_iou,
-                                          score_threshold=cfg.score_threshold, max_detections=cfg.max_detections)
-            return dict(zip(("boxes", "scores", "classes", "valid"), found))
-
-        assign = cfg.label_assignment != "none"
-        max_det, classes = cfg.max_detections, cfg.num_classes
-        signature = {"boxes": tf.TensorSpec([max_det, 4], tf.float32), "scores": tf.TensorSpec([max_det], tf.float32),
-                     "classes": tf.TensorSpec([max_det], tf.int32), "valid": tf.TensorSpec([max_det], tf.bool)}
-        if assign:
-            signature.update(class_scores=tf.TensorSpec([max_det, classes], tf.float32),
-                             class_boxes=tf.TensorSpec([max_det, classes, 4], tf.float32))
-        outputs = tf.map_fn(one_image, (proposals, class_deltas, scores, image_shape), fn_output_signature=signature)
-        if "scale" in inputs:
-            scale = tf.cast(inputs["scale"], tf.float32)
-            outputs["boxes"] = outputs["boxes"] / scale[:, None, None]
-            if assign:
-                outputs["class_boxes"] = outputs["class_boxes"] / scale[:, None, None, None]
-        return outputs
+        return self.roi_heads.detect(proposals, proposals_valid, class_logits, class_deltas, image_shape,
+                                     inputs.get("scale"))
 
     def predict_step(self, data):
         return self(_inputs(data), training=False)

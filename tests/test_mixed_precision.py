@@ -31,8 +31,9 @@ def test_mixed_bfloat16_trains_with_float32_outputs_and_losses(data):
     with dtype_policy("mixed_bfloat16"):
         model = build_model(tiny_config(), keras.optimizers.Adam(1e-3))
     assert keras.config.dtype_policy().name == before  # the global policy is restored
-    assert model.features.layers[1].compute_dtype == "bfloat16" and model.rpn_conv.compute_dtype == "bfloat16"
-    for layer in (model.rpn_objectness, model.rpn_box_deltas, model.class_logits, model.class_box_deltas):
+    assert model.features.layers[1].compute_dtype == "bfloat16" and model.rpn.conv.compute_dtype == "bfloat16"
+    for layer in (model.rpn.objectness, model.rpn.box_deltas, model.roi_heads.class_logits,
+                  model.roi_heads.class_box_deltas):
         assert layer.compute_dtype == "float32", layer.name
     assert all(v.dtype == "float32" for v in model.weights)  # float32 master weights
 

@@ -144,7 +144,7 @@ def test_weights_errors_are_clear(tmp_path):
 def test_roi_box_features_reach_the_class_head_train_and_survive_save_and_load(data, tmp_path):
     keras.utils.set_random_seed(0)
     geometric = build_model(tiny_config(roi_box_features="size_position"), keras.optimizers.Adam(1e-3))
-    assert geometric.class_logits.kernel.shape == (64 + 128, 4)  # fc7 units + the box-feature embedding
+    assert geometric.roi_heads.class_logits.kernel.shape == (64 + 128, 4)  # fc7 units + the box-feature embedding
     with tf.GradientTape() as tape:
         loss = geometric.compute_frcnn_losses(data, training=True)["loss"]
     gradients = dict(zip([v.path for v in geometric.trainable_variables],

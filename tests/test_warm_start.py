@@ -61,7 +61,7 @@ def test_the_same_classes_load_everything_and_other_shapes_are_reported(source):
     wider, before = fresh(anchor_ratios=(0.5, 1.0, 2.0, 3.0))  # 12 anchors instead of 9
     report = warm_start(wider, path)
     assert report.skipped["rpn_objectness/kernel"] == "shape (1, 1, 32, 9) in the source, (1, 1, 32, 12) here"
-    np.testing.assert_array_equal(np.asarray(wider.get_layer("rpn_objectness").kernel.numpy()),
+    np.testing.assert_array_equal(np.asarray(wider.rpn.objectness.kernel.numpy()),
                                   before["rpn_objectness/kernel"])
 
 
