@@ -37,3 +37,29 @@ def test_a_command_starts_tensorflow_silently_on_a_cpu_machine():
                           timeout=300)
     assert done.returncode == 0 and done.stdout == "0\n"
     assert done.stderr == ""
+
+
+def test_an_augmented_training_pipeline_logs_nothing(tmp_path):
+    """Quarter turns run on float32: TensorFlow's oneDNN transpose logs an error line for uint8 on
+    CPUs without AVX-512 (it then falls back), which a user reads as a fault."""
+    script = f"""
+import cv2, numpy as np
+from keras_frcnn.cli.tensorflow_start import start_tensorflow
+start_tensorflow()
+from keras_frcnn.annotations.classes import ClassMap
+from keras_frcnn.annotations.records import ImageRecord
+from keras_frcnn.config import Config
+from keras_frcnn.data.pipeline import make_dataset
+path = {str(tmp_path / "cell.png")!r}
+cv2.imwrite(path, np.full((40, 60, 3), 200, np.uint8))
+record = ImageRecord(path, np.array([[5, 5, 20, 30]], np.float32), ("a",))
+config = Config(class_names=("a",), im_size=64, max_size=96, rot90=True, hflip=True, vflip=True)
+for batch in make_dataset([record], ClassMap(("a",)), config, training=True).take(8):
+    pass
+print(batch["images"].dtype.name)
+"""
+    environment = {key: value for key, value in os.environ.items() if key != "TF_CPP_MIN_LOG_LEVEL"}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=environment, timeout=300)
+    assert done.returncode == 0 and done.stdout == "float32\n", done.stderr
+    if not has_nvidia_driver():
+        assert done.stderr == ""

@@ -19,7 +19,7 @@ else from ``record.path``; TensorFlow decodes it (PNG, JPEG, BMP; grey images ge
 channels; 16-bit PNGs keep their high byte, as ``cv2.imread`` does). It is resized bilinearly
 (antialiased when shrinking) so that the shorter side is ``im_size`` unless the longer side would
 pass ``max_size`` (:func:`resize_scale`); the transform is applied before the resize (they
-commute, and the uint8 image is 4x smaller than the float one). Boxes are scaled per axis by the exact
+commute, and the image is smaller before it). Boxes are scaled per axis by the exact
 ratio of the rounded new size to the old one (so they follow the pixels exactly; ``scale`` is the
 nominal factor, the two differ by less than half a resized pixel) and clipped to the image.
 Embedded images are held in memory as one tensor (fine for LabelMe-sized data sets).
@@ -259,8 +259,10 @@ def make_dataset(
             key = tf.random.experimental.stateless_fold_in(key, element["position"])
             transform_id = random_transform_id(*flags, seed=key)
         if augment:
-            # Transform the small uint8 image, then resize: both commute, this is the cheap order.
-            image, boxes = apply_transform(image, boxes, transform_id)
+            # Transform, then resize: both commute, and the image is smaller before the resize. In
+            # float32 (as the resize computes anyway): TensorFlow's oneDNN transpose logs an error
+            # line for uint8 on CPUs without AVX-512 (then falls back), which users read as a fault.
+            image, boxes = apply_transform(tf.cast(image, tf.float32), boxes, transform_id)
             if config.mirror_labels == "swap_lr":
                 swapped = tf.gather(swap_table, tf.maximum(labels, 0))
                 labels = tf.where(transform_swaps_lr(transform_id) & (labels >= 0), swapped, labels)
