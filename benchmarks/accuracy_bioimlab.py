@@ -47,12 +47,12 @@ def _main(argv=None) -> int:
 
     start_tensorflow()
 
-    from keras_frcnn.anchor_fit import anchor_coverage, suggest_anchors
+    from keras_frcnn.model.anchor_fit import anchor_coverage, suggest_anchors
     from keras_frcnn.annotations import read_annotations
     from keras_frcnn.annotations.classes import ClassMap
     from keras_frcnn.demo import demo_config
-    from keras_frcnn.runs import load_model
-    from keras_frcnn.training import split_records
+    from keras_frcnn.training.runs import load_model
+    from keras_frcnn.training.loop import split_records
 
     start = time.perf_counter()
     classes = ClassMap(("chr",))

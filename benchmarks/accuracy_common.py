@@ -1,7 +1,7 @@
 """What the two accuracy benchmarks share: flags, a time-budgeted training run, scoring, JSON.
 
 ``accuracy_synthetic.py`` and ``accuracy_bioimlab.py`` differ only in their data and model
-configuration; both train with :func:`keras_frcnn.training.train` under a wall-clock budget and
+configuration; both train with :func:`keras_frcnn.training.loop.train` under a wall-clock budget and
 score the held-out images with :func:`keras_frcnn.evaluation.evaluate`.
 """
 
@@ -40,8 +40,8 @@ def train_within_budget(run_dir: str, config, args, class_map, train_records, va
     ``args.budget_minutes``) is spent (learning rate drops at ``args.lr_drop_at``), starting from
     ``init_from``'s weights where they match; returns the run folder, the history and a summary
     (epochs, iterations, minutes, best epoch)."""
-    from keras_frcnn.runs import RunFolder
-    from keras_frcnn.training import TrainOptions, train
+    from keras_frcnn.training.runs import RunFolder
+    from keras_frcnn.training.loop import TrainOptions, train
 
     budget_minutes = args.budget_minutes if budget_minutes is None else budget_minutes
     options = TrainOptions(num_epochs=100_000, epoch_length=args.epoch_length, verbose=0,  # the budget stops it
@@ -64,7 +64,7 @@ def train_within_budget(run_dir: str, config, args, class_map, train_records, va
 def score(model, records, class_names) -> tuple[dict, list]:
     """Detections on ``records`` and their VOC / COCO metrics (keras_frcnn.evaluation.evaluate)."""
     from keras_frcnn.evaluation import evaluate
-    from keras_frcnn.inference import predict_records
+    from keras_frcnn.inference.detector import predict_records
 
     start = time.perf_counter()
     detections = predict_records(model, records)

@@ -75,7 +75,7 @@ def with_label_slack(boxes, width: int, height: int):
 def split_by_source(records, test_fraction: float, seed: int) -> tuple[list, list]:
     """``(train, test)`` records: whole source karyograms on each side (a seeded share of the sources)."""
     from keras_frcnn.annotations.sources import source_of
-    from keras_frcnn.training import split_records
+    from keras_frcnn.training.loop import split_records
 
     return split_records(records, test_fraction, seed, group_of=source_of)
 
@@ -107,7 +107,7 @@ def evaluate_modes(model, test_records, classes, assignments=tuple(ASSIGNMENTS))
     from keras_frcnn.annotations.classes import chromosome_labels
     from keras_frcnn.annotations.label_schemes import paper49_detections, to_paper49
     from keras_frcnn.evaluation import confusion_summary, evaluate
-    from keras_frcnn.karyotype import chromosome_indices
+    from keras_frcnn.inference.karyotype import chromosome_indices
 
     records49, scheme = to_paper49(test_records)
     results = {}
@@ -169,12 +169,12 @@ def _main(argv=None) -> int:
 
     start_tensorflow()
 
-    from keras_frcnn.anchor_fit import anchor_coverage, suggest_anchors
+    from keras_frcnn.model.anchor_fit import anchor_coverage, suggest_anchors
     from keras_frcnn.annotations import read_annotations
     from keras_frcnn.annotations.classes import ClassMap
     from keras_frcnn.annotations.sources import source_of
     from keras_frcnn.demo import demo_config
-    from keras_frcnn.runs import load_model
+    from keras_frcnn.training.runs import load_model
 
     start = time.perf_counter()
     classes = ClassMap.chromosomes24()

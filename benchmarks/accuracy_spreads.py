@@ -62,7 +62,7 @@ def identification(confusion) -> float | None:
 
 def exact_karyotypes(records, detections) -> float:
     """The share of cells whose draft karyotype string equals the one of their ground truth."""
-    from keras_frcnn.karyotype import summarise_detections, summarise_karyotype
+    from keras_frcnn.inference.karyotype import summarise_detections, summarise_karyotype
 
     right = 0
     for record, found in zip(records, detections):
@@ -73,8 +73,8 @@ def exact_karyotypes(records, detections) -> float:
 
 def agnostic(detections, name: str = "chr"):
     """Detections as one class: overlapping readings of one chromosome (IoU >= 0.5) counted once."""
-    from keras_frcnn.detections import Detections
-    from keras_frcnn.karyotype import chromosome_indices
+    from keras_frcnn.inference.detections import Detections
+    from keras_frcnn.inference.karyotype import chromosome_indices
 
     out = []
     for found in detections:
@@ -114,8 +114,8 @@ def score_bioimlab(model, folder: str, val_fraction: float, seed: int, examples:
     from keras_frcnn.annotations import read_annotations
     from keras_frcnn.annotations.classes import ClassMap
     from keras_frcnn.evaluation import evaluate
-    from keras_frcnn.inference import predict_records
-    from keras_frcnn.training import split_records
+    from keras_frcnn.inference.detector import predict_records
+    from keras_frcnn.training.loop import split_records
 
     records = read_annotations(folder, classes=ClassMap(("chr",)), format="labelme").records
     _, val_records = split_records(records, val_fraction, seed, group_of=sample_of)
@@ -132,7 +132,7 @@ def write_karyograms(model, records, folder: str) -> list[dict]:
     with the karyotype prior; returns each spread's folder and draft."""
     from keras_frcnn.annotations.images import load_image
     from keras_frcnn.cli.karyotype import write_spread
-    from keras_frcnn.inference import predict_records
+    from keras_frcnn.inference.detector import predict_records
 
     model.set_label_assignment("karyotype")
     written = []
@@ -168,11 +168,11 @@ def _main(argv=None) -> int:
 
     start_tensorflow()
 
-    from keras_frcnn.anchor_fit import anchor_coverage, suggest_anchors
+    from keras_frcnn.model.anchor_fit import anchor_coverage, suggest_anchors
     from keras_frcnn.annotations import read_annotations
     from keras_frcnn.annotations.classes import ClassMap
     from keras_frcnn.demo import demo_config
-    from keras_frcnn.runs import load_model
+    from keras_frcnn.training.runs import load_model
 
     start = time.perf_counter()
     classes = ClassMap.chromosomes24()

@@ -8,7 +8,7 @@ validation that picks the best epoch) and ``--test-images`` more with another se
 backbone sized for a CPU) with Adamax until the budget is spent (the learning rate drops tenfold
 after ``--lr-drop-at`` of it), and scores the best epoch on the test images twice: with the
 model's per-class NMS, and with the per-image optimal label assignment
-(:mod:`keras_frcnn.label_assignment`). Goal: VOC mAP@0.5 >= 0.90.
+(:mod:`keras_frcnn.model.label_assignment`). Goal: VOC mAP@0.5 >= 0.90.
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ def _main(argv=None) -> int:
     from keras_frcnn.annotations.classes import ClassMap
     from keras_frcnn.demo import demo_config
     from keras_frcnn.evaluation import confusion_summary, side_confusion
-    from keras_frcnn.runs import load_model
+    from keras_frcnn.training.runs import load_model
 
     start = time.perf_counter()
     classes = ClassMap.chromosomes()

@@ -19,7 +19,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) 
 from keras_frcnn.annotations.classes import chromosome_labels
 from keras_frcnn.atomic import write_json
 from keras_frcnn.annotations.records import ImageRecord
-from keras_frcnn.detections import Detections
+from keras_frcnn.inference.detections import Detections
 from keras_frcnn.evaluation import confusion_summary, evaluate, evaluate_coco, evaluate_voc
 
 

@@ -1,4 +1,4 @@
-"""Time the review page (``report.html``, :mod:`keras_frcnn.review_page`) of a large folder: write
+"""Time the review page (``report.html``, :mod:`keras_frcnn.inference.review_page`) of a large folder: write
 a page of N images (default 500) from synthetic karyograms and fake detections (the ground truth
 jittered: a few missed, relabelled or false boxes; no model), then open it in headless Chromium
 and measure how long it takes to open, and to react to the score slider. Prints JSON.
@@ -31,8 +31,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) 
 from keras_frcnn.annotations import read_annotations
 from keras_frcnn.annotations.classes import chromosome_labels
 from keras_frcnn.annotations.records import ImageRecord
-from keras_frcnn.detections import Detections
-from keras_frcnn.review_page import write_review_page
+from keras_frcnn.inference.detections import Detections
+from keras_frcnn.inference.review_page import write_review_page
 
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]

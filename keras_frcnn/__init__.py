@@ -6,23 +6,19 @@ on first use, so the data tools (``python -m keras_frcnn.annotations``) start qu
 
 from __future__ import annotations
 
-import importlib
+from keras_frcnn.lazy import lazy_attributes
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 _EXPORTS = {
     "Config": "keras_frcnn.config",
     "ClassMap": "keras_frcnn.annotations.classes",
     "ImageRecord": "keras_frcnn.annotations.records",
-    "FasterRCNN": "keras_frcnn.model",
-    "build_model": "keras_frcnn.model",
-    "build_optimizer": "keras_frcnn.optimizers",
+    "FasterRCNN": "keras_frcnn.model.faster_rcnn",
+    "build_model": "keras_frcnn.model.faster_rcnn",
+    "build_optimizer": "keras_frcnn.training.optimizers",
 }
 
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'keras_frcnn' has no attribute {name!r}")
+__getattr__ = lazy_attributes(__name__, _EXPORTS)

@@ -16,7 +16,7 @@ run as usual, see ``xla_coverage``), ``*_mixed_s`` under this machine's mixed pr
 (``mixed_bfloat16`` on a CPU, ``mixed_float16`` on a GPU) and ``*_mixed_xla_s`` with both.
 ``detect_constant_weights_s`` and ``dense_forward_constant_weights_s`` (and their ratio
 ``detect_overhead_constant_weights``) run with the convolution kernels as graph constants, as
-``test_frcnn.py`` and ``measure_map.py`` run a model (:class:`keras_frcnn.inference.Detector`);
+``test_frcnn.py`` and ``measure_map.py`` run a model (:class:`keras_frcnn.inference.detector.Detector`);
 they are timed in a fresh process.
 """
 
@@ -74,7 +74,7 @@ def _setup(**setup) -> tuple:
     import numpy as np
     import tensorflow as tf
 
-    from keras_frcnn.model import build_model
+    from keras_frcnn.model.faster_rcnn import build_model
 
     config = _config(**setup)
     im_size = config.im_size
@@ -98,7 +98,7 @@ def _dense_forward(model, images, rois: int, training: bool):
     """Backbone + RPN head + RoI head on ``rois`` RoIs of the right shape, without the Faster R-CNN machinery."""
     import tensorflow as tf
 
-    from keras_frcnn.backbones import preprocess
+    from keras_frcnn.model.backbones import preprocess
 
     features = model.features(preprocess(images, model.preprocessing), training=training)
     logits, deltas = model.rpn(features)
@@ -111,13 +111,13 @@ def _dense_forward(model, images, rois: int, training: bool):
 
 def constant_weight_timings(setup: dict, runs: int) -> dict:
     """``detect_constant_weights_s`` and ``dense_forward_constant_weights_s``: detection as the
-    inference commands run it (:class:`keras_frcnn.inference.Detector` with constant kernels) and
+    inference commands run it (:class:`keras_frcnn.inference.detector.Detector` with constant kernels) and
     the dense forward pass with the same constants. Run in a fresh process (:func:`measure` does):
     TensorFlow caches oneDNN convolutions by shape alone, so one process's earlier runs with
     variable kernels would decide which kernel layout these get."""
     import tensorflow as tf
 
-    from keras_frcnn.inference import Detector
+    from keras_frcnn.inference.detector import Detector
 
     config, model, data = _setup(**setup)
     inputs = {"images": data["images"], "image_shape": data["image_shape"]}
@@ -143,7 +143,7 @@ def phase_peak_rss(setup: dict, phase: str, steps: int = 3) -> float:
     process (:func:`measure` runs each phase in its own), so the peak is that phase's alone."""
     import tensorflow as tf
 
-    from keras_frcnn.inference import Detector
+    from keras_frcnn.inference.detector import Detector
 
     if phase not in PHASES:
         raise ValueError(f"phase must be one of {PHASES}, got {phase!r}")
@@ -175,8 +175,8 @@ def measure(network: str, im_size: int, runs: int, num_rois: int | None, post_nm
     import keras
     import tensorflow as tf
 
-    from keras_frcnn.backbones import preprocess
-    from keras_frcnn.model import build_model
+    from keras_frcnn.model.backbones import preprocess
+    from keras_frcnn.model.faster_rcnn import build_model
 
     variants = set(variants)
     if variants - set(VARIANTS):
@@ -225,7 +225,7 @@ def measure(network: str, im_size: int, runs: int, num_rois: int | None, post_nm
         }, runs))
         extra["xla_coverage"] = XLA_COVERAGE
     if variants & {"mixed", "mixed_xla"}:
-        from keras_frcnn.distribute import dtype_policy, mixed_precision_policy
+        from keras_frcnn.training.distribute import dtype_policy, mixed_precision_policy
 
         policy = mixed_precision_policy(True)
         keras.utils.set_random_seed(0)

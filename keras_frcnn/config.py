@@ -84,7 +84,7 @@ class Config:
     score_threshold: float = 0.05
     nms_iou: float = 0.3
     max_detections: int = 100
-    label_assignment: str = "none"  # "optimal" / "karyotype": labels per image capped (keras_frcnn.label_assignment)
+    label_assignment: str = "none"  # "optimal" / "karyotype": labels per image capped (keras_frcnn.model.label_assignment)
     extra_copy_score: float = 0.9  # karyotype assignment: a label's extra copy (trisomy) needs this probability
 
     # Training data.

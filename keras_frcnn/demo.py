@@ -6,7 +6,7 @@ from __future__ import annotations
 
 def demo_settings() -> list[str]:
     """``train_frcnn.py`` flags of the demo configuration (model size, anchors, schedule). The anchors
-    are the synthetic karyograms' own (``keras_frcnn.anchor_fit.suggest_anchors`` on the demo's
+    are the synthetic karyograms' own (``keras_frcnn.model.anchor_fit.suggest_anchors`` on the demo's
     training set, 4 scales x 4 ratios: upright chromosomes are 2-5 times taller than wide)."""
     return [
         "--network", "tiny", "--optimizer", "adamax", "--im-size", "600",

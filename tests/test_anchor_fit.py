@@ -1,11 +1,11 @@
-"""Anchor coverage of ground truth and data-driven anchor suggestion (keras_frcnn.anchor_fit)."""
+"""Anchor coverage of ground truth and data-driven anchor suggestion (keras_frcnn.model.anchor_fit)."""
 
 import time
 
 import numpy as np
 import pytest
 
-from keras_frcnn.anchor_fit import (
+from keras_frcnn.model.anchor_fit import (
     _best_iou_per_shape,
     _ceiling_iou,
     _transform,
@@ -16,8 +16,8 @@ from keras_frcnn.anchor_fit import (
 from keras_frcnn.annotations.records import ImageRecord
 from keras_frcnn.config import Config
 from keras_frcnn.errors import UserError
-from keras_frcnn.geometry import base_anchors, resized_shape
-from keras_frcnn.iou import pairwise_iou
+from keras_frcnn.model.geometry import base_anchors, resized_shape
+from keras_frcnn.model.iou import pairwise_iou
 
 
 def record(boxes, width=800, height=600, path="img.png"):

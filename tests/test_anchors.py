@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_frcnn.anchors import anchor_grid, base_anchors, rpn_targets
-from keras_frcnn.matching import IGNORED, NEGATIVE, match_boxes, sample_balanced
-from keras_frcnn.boxes import BoxCoder
-from keras_frcnn.iou import pairwise_iou as pairwise_iou_numpy
+from keras_frcnn.model.anchors import anchor_grid, base_anchors, rpn_targets
+from keras_frcnn.model.matching import IGNORED, NEGATIVE, match_boxes, sample_balanced
+from keras_frcnn.model.boxes import BoxCoder
+from keras_frcnn.model.iou import pairwise_iou as pairwise_iou_numpy
 
 
 def test_base_anchors_sizes_and_order():

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_frcnn.boxes import BoxCoder, box_area, clip_boxes, pairwise_iou
-from keras_frcnn.iou import pairwise_iou as pairwise_iou_numpy
+from keras_frcnn.model.boxes import BoxCoder, box_area, clip_boxes, pairwise_iou
+from keras_frcnn.model.iou import pairwise_iou as pairwise_iou_numpy
 
 
 def random_boxes(rng: np.random.Generator, n: int, size: float = 100.0, min_wh: float = 1.0) -> np.ndarray:
@@ -117,7 +117,7 @@ def test_box_coder_degenerate_is_finite():
 
 
 def test_box_features_are_fractions_of_each_image():
-    from keras_frcnn.boxes import box_feature_names, box_features
+    from keras_frcnn.model.boxes import box_feature_names, box_features
 
     boxes = tf.constant([[[10.0, 20.0, 30.0, 60.0]], [[0.0, 0.0, 50.0, 25.0]]])
     shape = tf.constant([[100, 200], [50, 100]])  # height, width

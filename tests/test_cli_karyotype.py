@@ -16,9 +16,9 @@ import pytest
 
 from keras_frcnn.annotations.classes import chromosome_classes, chromosome_labels
 from keras_frcnn.cli.karyotype import check_chromosome_classes, json_ready, main, write_spread
-from keras_frcnn.detections import Detections
+from keras_frcnn.inference.detections import Detections
 from keras_frcnn.errors import UserError
-from keras_frcnn.karyotype import CHROMOSOMES, summarise_detections
+from keras_frcnn.inference.karyotype import CHROMOSOMES, summarise_detections
 from model_fixtures import scene, tiny_config
 
 
@@ -93,7 +93,7 @@ def test_check_chromosome_classes():
 
 @pytest.fixture(scope="module")
 def abc_model(tmp_path_factory) -> Path:
-    from keras_frcnn.model import build_model
+    from keras_frcnn.model.faster_rcnn import build_model
 
     path = tmp_path_factory.mktemp("abc") / "abc.keras"
     build_model(tiny_config()).save(path)
@@ -153,7 +153,7 @@ def test_script_reports_bad_input_in_one_line(tmp_path: Path):
 @pytest.mark.slow
 def test_end_to_end_with_a_tiny_24_class_model(tmp_path: Path, capsys):
     """An untrained model detects junk: this checks the outputs' structure, not their content."""
-    from keras_frcnn.model import build_model
+    from keras_frcnn.model.faster_rcnn import build_model
 
     model = tmp_path / "chromosomes.keras"
     build_model(tiny_config(class_names=chromosome_classes(), score_threshold=0.0, max_detections=10)).save(model)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from keras_frcnn.cli.measure import align_paths
-from keras_frcnn.detections import Detections
+from keras_frcnn.inference.detections import Detections
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -22,9 +22,9 @@ from keras_frcnn.cli import common
 from keras_frcnn.cli.measure import main as measure_main
 from keras_frcnn.cli.test import main as run_test_frcnn
 from keras_frcnn.cli.test import output_names
-from keras_frcnn.detections import CSV_HEADER, read_detections_csv
+from keras_frcnn.inference.detections import CSV_HEADER, read_detections_csv
 from keras_frcnn.errors import UserError
-from keras_frcnn.karyotype import CHROMOSOMES, select_chromosomes
+from keras_frcnn.inference.karyotype import CHROMOSOMES, select_chromosomes
 from model_fixtures import scene, tiny_config
 
 CLASSES = ("1-l", "1-r", "X-l", "Y")
@@ -33,7 +33,7 @@ SIZES = {"cell_a.png": (96, 128), "cell_b.png": (128, 112), "cell_c.tif": (80, 1
 
 @pytest.fixture(scope="module")
 def model_path(tmp_path_factory) -> Path:
-    from keras_frcnn.model import build_model
+    from keras_frcnn.model.faster_rcnn import build_model
 
     path = tmp_path_factory.mktemp("model") / "tiny.keras"
     build_model(tiny_config(class_names=CLASSES, score_threshold=0.0, max_detections=10)).save(path)

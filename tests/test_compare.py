@@ -8,13 +8,13 @@ import sys
 import pandas as pd
 import pytest
 
-from keras_frcnn import comparison
+from keras_frcnn.training import comparison
 from keras_frcnn.cli.compare import main as compare_main
-from keras_frcnn.comparison import RunStatus, Study, epochs_within_budget, hyperparameters_text, plan_study, table_row
+from keras_frcnn.training.comparison import RunStatus, Study, epochs_within_budget, hyperparameters_text, plan_study, table_row
 from keras_frcnn.config import Config
 from keras_frcnn.errors import UserError
-from keras_frcnn.optimizers import optimizer_settings
-from keras_frcnn.training import TrainingDiverged, TrainOptions
+from keras_frcnn.training.optimizers import optimizer_settings
+from keras_frcnn.training.loop import TrainingDiverged, TrainOptions
 from model_fixtures import TINY_MODEL_FLAGS
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -77,7 +77,7 @@ class FakeClock:
 
 
 def _fake_train(clock, calls, diverge=(), epoch_seconds=10.0, interrupt_at=None):
-    """A stand-in for keras_frcnn.training.train (no model): epochs of ``epoch_seconds`` at the rate
+    """A stand-in for keras_frcnn.training.loop.train (no model): epochs of ``epoch_seconds`` at the rate
     ``options.learning_rate_at`` gives, committed with their train_seconds, stopping as train()
     does after the last epoch its time budget holds; KeyboardInterrupt before epoch ``interrupt_at``."""
 
@@ -116,10 +116,10 @@ def _specs(folder, optimizers, num_epochs, networks=("tiny",)):
 
 
 def test_budget_cuts_runs_and_divergence_is_recorded(tmp_path, monkeypatch):
-    import keras_frcnn.training
+    import keras_frcnn.training.loop
 
     clock, calls = FakeClock(), []
-    monkeypatch.setattr(keras_frcnn.training, "train", _fake_train(clock, calls, diverge=("adagrad",)))
+    monkeypatch.setattr(keras_frcnn.training.loop, "train", _fake_train(clock, calls, diverge=("adagrad",)))
     specs = _specs(tmp_path, ["adamax", "adagrad", "rmsprop"], num_epochs=10)
     # 3 runs x 25 s: each run is one train() call with a 25 s budget: two 10 s epochs fit, a third does not.
     study = Study(str(tmp_path), specs, budget_minutes=3 * 25 / 60, print_fn=lambda line: None, clock=clock)
@@ -150,7 +150,7 @@ def test_budget_cuts_runs_and_divergence_is_recorded(tmp_path, monkeypatch):
 
 
 def test_a_study_resumed_with_a_larger_budget_follows_the_schedule_of_one_run_with_that_budget(tmp_path, monkeypatch):
-    import keras_frcnn.training
+    import keras_frcnn.training.loop
 
     def learning_rates(folder, spec_folder):
         return list(pd.read_csv(os.path.join(folder, spec_folder, "history.csv"))["learning_rate"])
@@ -160,11 +160,11 @@ def test_a_study_resumed_with_a_larger_budget_follows_the_schedule_of_one_run_wi
     configs = {"tiny": Config(class_names=("a", "b"), network="tiny")}
     # Stopped by the user during epoch 3 of a 60 s budget, then resumed with 120 s (two runs: 60 s each).
     stopped = plan_study(str(tmp_path / "resumed"), ["tiny"], ["adamax"], configs, options)
-    monkeypatch.setattr(keras_frcnn.training, "train", _fake_train(clock, calls, interrupt_at=3))
+    monkeypatch.setattr(keras_frcnn.training.loop, "train", _fake_train(clock, calls, interrupt_at=3))
     with pytest.raises(KeyboardInterrupt):
         Study(str(tmp_path / "resumed"), stopped, budget_minutes=1.0, clock=clock,
               print_fn=lambda line: None).train_run(stopped[0], None, [object()], [], {})
-    monkeypatch.setattr(keras_frcnn.training, "train", _fake_train(clock, calls))
+    monkeypatch.setattr(keras_frcnn.training.loop, "train", _fake_train(clock, calls))
     resumed = Study(str(tmp_path / "resumed"), stopped, budget_minutes=1.0, clock=clock, print_fn=lambda line: None)
     assert resumed.status(stopped[0]).kind == "resume"
     larger = Study(str(tmp_path / "resumed"), stopped, budget_minutes=2.0, clock=clock, print_fn=lambda line: None)
@@ -179,12 +179,12 @@ def test_a_study_resumed_with_a_larger_budget_follows_the_schedule_of_one_run_wi
 
 
 def test_bad_input_while_training_stops_the_study(tmp_path, monkeypatch):
-    import keras_frcnn.training
+    import keras_frcnn.training.loop
 
     def failing(run_dir, **kwargs):
         raise UserError("no_such.h5: input weights file not found")
 
-    monkeypatch.setattr(keras_frcnn.training, "train", failing)
+    monkeypatch.setattr(keras_frcnn.training.loop, "train", failing)
     specs = _specs(tmp_path, ["adamax", "rmsprop"], num_epochs=2)
     study = Study(str(tmp_path), specs, print_fn=lambda line: None)
     with pytest.raises(UserError, match="input weights file not found"):

@@ -4,8 +4,8 @@ import keras
 import numpy as np
 import pytest
 
-from keras_frcnn.inference import Detector, KernelSnapshot, predict_records
-from keras_frcnn.model import build_model
+from keras_frcnn.inference.detector import Detector, KernelSnapshot, predict_records
+from keras_frcnn.model.faster_rcnn import build_model
 from model_fixtures import batch, scene, tiny_config, two_scenes
 
 

@@ -17,10 +17,10 @@ import pandas as pd
 import pytest
 
 from keras_frcnn.annotations import read_annotations
-from keras_frcnn.distribute import STRATEGIES, cluster_role, make_strategy
+from keras_frcnn.training.distribute import STRATEGIES, cluster_role, make_strategy
 from keras_frcnn.errors import UserError
-from keras_frcnn.runs import load_model
-from keras_frcnn.training import TrainOptions, split_records, train
+from keras_frcnn.training.runs import load_model
+from keras_frcnn.training.loop import TrainOptions, split_records, train
 from model_fixtures import tiny_config
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -117,10 +117,10 @@ def test_distributed_loop_matches_fit_and_resumes_across_loops(dataset, tmp_path
 # ----------------------------------------------------------------------------- MirroredStrategy
 MIRRORED_STEP = textwrap.dedent("""
     import json, sys
-    from keras_frcnn.distribute import make_strategy
+    from keras_frcnn.training.distribute import make_strategy
     strategy = make_strategy("mirrored", virtual_devices=2)  # before any other TensorFlow op
     import keras, numpy as np, tensorflow as tf
-    from keras_frcnn.model import build_model
+    from keras_frcnn.model.faster_rcnn import build_model
     from model_fixtures import batch, tiny_config, two_scenes
 
     data = batch(two_scenes())  # a global batch of 2 images
@@ -204,7 +204,7 @@ WORKER = textwrap.dedent("""
     import sys
     import numpy as np
     from keras_frcnn.annotations import read_annotations
-    from keras_frcnn.training import TrainOptions, split_records, train
+    from keras_frcnn.training.loop import TrainOptions, split_records, train
     from model_fixtures import tiny_config
 
     dataset, run_dir, num_epochs, resume, weights_out = sys.argv[1:]

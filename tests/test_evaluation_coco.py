@@ -11,7 +11,7 @@ from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
 from keras_frcnn.annotations.records import ImageRecord
-from keras_frcnn.detections import Detections
+from keras_frcnn.inference.detections import Detections
 from keras_frcnn.evaluation import evaluate, evaluate_coco
 
 CLASSES = ("cat", "dog", "emu", "never")  # "never" has no ground truth and no detections

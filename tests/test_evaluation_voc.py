@@ -12,7 +12,7 @@ import pytest
 from matplotlib.figure import Figure
 
 from keras_frcnn.annotations.records import ImageRecord
-from keras_frcnn.detections import Detections, read_detections_csv, write_detections_csv
+from keras_frcnn.inference.detections import Detections, read_detections_csv, write_detections_csv
 from keras_frcnn.errors import UserError
 from keras_frcnn.evaluation import (
     average_precision,
@@ -22,8 +22,8 @@ from keras_frcnn.evaluation import (
     side_confusion,
 )
 from keras_frcnn.evaluation.matching import NO_MATCH, EvalImage, greedy_match
-from keras_frcnn.iou import pairwise_iou
-from keras_frcnn.plots import plot_confusion, plot_per_class_precision
+from keras_frcnn.model.iou import pairwise_iou
+from keras_frcnn.training.plots import plot_confusion, plot_per_class_precision
 
 # Unit boxes on a row, 10 px wide, far enough apart never to overlap.
 BOX = [[20.0 * i, 0.0, 20.0 * i + 10.0, 10.0] for i in range(6)]

@@ -13,9 +13,9 @@ import pytest
 import tensorflow as tf
 
 from keras_frcnn.cli.export import main as export_main
-from keras_frcnn.export import export
-from keras_frcnn.model import build_model
-from keras_frcnn.runs import load_model
+from keras_frcnn.inference.export import export
+from keras_frcnn.model.faster_rcnn import build_model
+from keras_frcnn.training.runs import load_model
 from model_fixtures import batch, scene, tiny_config, two_scenes
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -106,7 +106,7 @@ def test_saved_model_serves_the_keras_detections_without_keras_frcnn(run_folder,
 def test_mixed_precision_model_exports_in_float32(image, tmp_path):
     """A model trained under mixed precision is served in float32, with the detections of the
     float32 Keras model loaded from the same file."""
-    from keras_frcnn.distribute import dtype_policy
+    from keras_frcnn.training.distribute import dtype_policy
 
     keras.utils.set_random_seed(0)
     with dtype_policy("mixed_bfloat16"):

@@ -1,4 +1,4 @@
-"""keras_frcnn.karyogram: upright chromosomes, ISCN placement and the composed karyogram (hand-made images)."""
+"""keras_frcnn.inference.karyogram: upright chromosomes, ISCN placement and the composed karyogram (hand-made images)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from keras_frcnn.annotations.classes import chromosome_classes
-from keras_frcnn.detections import Detections
-from keras_frcnn.karyogram import (
+from keras_frcnn.inference.detections import Detections
+from keras_frcnn.inference.karyogram import (
     ISCN_ROWS,
     chromosome_mask,
     compose_karyogram,

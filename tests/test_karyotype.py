@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from keras_frcnn.detections import Detections
-from keras_frcnn.karyotype import (
+from keras_frcnn.inference.detections import Detections
+from keras_frcnn.inference.karyotype import (
     CHROMOSOMES,
     chromosome_of,
     karyotype_table,
@@ -120,7 +120,7 @@ def test_mismatched_lengths():
 
 
 def test_select_chromosomes_counts_each_chromosome_once():
-    from keras_frcnn.karyotype import select_chromosomes
+    from keras_frcnn.inference.karyotype import select_chromosomes
 
     boxes = np.array([[0, 0, 10, 30], [1, 0, 10, 30], [50, 0, 60, 30], [100, 0, 110, 30]], np.float32)
     detections = Detections("a.png", boxes, np.array([0.9, 0.6, 0.8, 0.1], np.float32), ["1-l", "1-r", "2-l", "3-l"])

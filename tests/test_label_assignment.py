@@ -5,7 +5,7 @@ import itertools
 import numpy as np
 import pytest
 
-from keras_frcnn.label_assignment import assign_labels, assigned_detections
+from keras_frcnn.model.label_assignment import assign_labels, assigned_detections
 
 
 def test_two_homologues_that_both_look_like_the_left_one_get_both_labels():
@@ -51,7 +51,7 @@ def test_assigned_detections_take_their_class_box_and_probability():
 
 
 def test_object_candidates_suppress_across_classes_and_keep_every_class_score():
-    from keras_frcnn.proposals import object_candidates
+    from keras_frcnn.model.proposals import object_candidates
 
     # Proposals 0 and 1 overlap (IoU 0.81) with different best classes; proposal 2 is elsewhere.
     boxes = np.array([[[0, 0, 10, 10], [0, 0, 10, 10]],
@@ -72,8 +72,8 @@ def test_object_candidates_suppress_across_classes_and_keep_every_class_score():
 def test_model_with_optimal_assignment_gives_each_label_at_most_once():
     import keras
 
-    from keras_frcnn.inference import detect_images
-    from keras_frcnn.model import build_model
+    from keras_frcnn.inference.detector import detect_images
+    from keras_frcnn.model.faster_rcnn import build_model
     from model_fixtures import scene, tiny_config
 
     keras.utils.set_random_seed(0)
@@ -91,8 +91,8 @@ def test_model_with_optimal_assignment_gives_each_label_at_most_once():
 
 def test_export_refuses_a_model_that_assigns_labels_after_the_graph():
     from keras_frcnn.errors import UserError
-    from keras_frcnn.export import detection_function
-    from keras_frcnn.model import build_model
+    from keras_frcnn.inference.export import detection_function
+    from keras_frcnn.model.faster_rcnn import build_model
     from model_fixtures import tiny_config
 
     model = build_model(tiny_config(label_assignment="optimal"))
@@ -123,7 +123,7 @@ def test_capacity_assignment_is_optimal_against_brute_force(objects, capacity):
 
 
 def test_three_sevens_and_no_six_become_two_sevens_and_a_six():
-    from keras_frcnn.label_assignment import karyotype_capacities
+    from keras_frcnn.model.label_assignment import karyotype_capacities
 
     names = ("6", "7", "Y")
     scores = np.array([[0.3, 0.7, 0.0], [0.1, 0.9, 0.0], [0.2, 0.8, 0.0]])
@@ -136,7 +136,7 @@ def test_three_sevens_and_no_six_become_two_sevens_and_a_six():
 
 def test_karyotype_capacities_of_both_schemes():
     from keras_frcnn.annotations.classes import chromosome_classes, chromosome_labels
-    from keras_frcnn.label_assignment import capacities, karyotype_capacities
+    from keras_frcnn.model.label_assignment import capacities, karyotype_capacities
 
     assert list(karyotype_capacities(chromosome_classes())) == [2] * 23 + [1]
     assert set(karyotype_capacities(chromosome_labels())) == {1}
@@ -146,7 +146,7 @@ def test_karyotype_capacities_of_both_schemes():
 
 
 def test_a_sure_third_copy_is_reported_as_a_trisomy_and_an_unsure_one_is_not():
-    from keras_frcnn.label_assignment import karyotype_capacities
+    from keras_frcnn.model.label_assignment import karyotype_capacities
 
     names = ("21", "22", "X", "Y")
     capacity = karyotype_capacities(names)  # 2, 2, 2, 1

@@ -9,8 +9,8 @@ from keras_frcnn.annotations.classes import ClassMap, chromosome_classes, chromo
 from keras_frcnn.annotations.label_schemes import paper49_detections, paper49_labels, to_paper49
 from keras_frcnn.annotations.records import ImageRecord
 from keras_frcnn.annotations.sources import source_of
-from keras_frcnn.detections import Detections
-from keras_frcnn.training import split_records
+from keras_frcnn.inference.detections import Detections
+from keras_frcnn.training.loop import split_records
 
 
 def boxes_at(*centres: float, width: float = 10.0) -> np.ndarray:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_frcnn.losses import head_loss, rpn_loss, smooth_l1
+from keras_frcnn.model.losses import head_loss, rpn_loss, smooth_l1
 
 
 def test_smooth_l1_both_branches():

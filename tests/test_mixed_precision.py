@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_frcnn.distribute import dtype_policy, mixed_precision_policy
-from keras_frcnn.model import build_model
+from keras_frcnn.training.distribute import dtype_policy, mixed_precision_policy
+from keras_frcnn.model.faster_rcnn import build_model
 from model_fixtures import batch, tiny_config, two_scenes
 
 LOSSES = ("loss", "rpn_cls", "rpn_reg", "head_cls", "head_reg")
@@ -91,8 +91,8 @@ def test_mixed_precision_run_with_xla_commits_and_resumes(tmp_path):
     import cv2
 
     from keras_frcnn.annotations import read_annotations
-    from keras_frcnn.runs import load_model
-    from keras_frcnn.training import TrainOptions, train
+    from keras_frcnn.training.runs import load_model
+    from keras_frcnn.training.loop import TrainOptions, train
     from model_fixtures import scene
 
     objects = [(10, 12, 30, 52, 0), (50, 20, 90, 40, 1)]

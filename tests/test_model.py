@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_frcnn.backbones import backbone_stride, build_backbone, output_stride
+from keras_frcnn.model.backbones import backbone_stride, build_backbone, output_stride
 from keras_frcnn.config import Config
 from keras_frcnn.errors import UserError
-from keras_frcnn.model import FasterRCNN, build_model
+from keras_frcnn.model.faster_rcnn import FasterRCNN, build_model
 from model_fixtures import batch, scene, tiny_config, two_scenes
 
 PYTHON_CALLBACK_OPS = {"PyFunc", "PyFuncStateless", "EagerPyFunc", "NumpyFunction"}

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from keras_frcnn.errors import UserError
-from keras_frcnn.optimizers import build_optimizer, optimizer_names
+from keras_frcnn.training.optimizers import build_optimizer, optimizer_names
 
 
 @pytest.mark.parametrize("name, cls, expected", [

@@ -5,9 +5,9 @@ import pytest
 import tensorflow as tf
 
 from keras_frcnn.annotations.records import ImageRecord
-from keras_frcnn.detections import Detections
+from keras_frcnn.inference.detections import Detections
 from keras_frcnn.evaluation import evaluate
-from keras_frcnn.model import build_model
+from keras_frcnn.model.faster_rcnn import build_model
 from model_fixtures import batch, tiny_config, two_scenes
 
 

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_frcnn.boxes import BoxCoder
-from keras_frcnn.iou import pairwise_iou as pairwise_iou_numpy
-from keras_frcnn.proposals import batched_nms_per_class, generate_proposals, nms_padded
+from keras_frcnn.model.boxes import BoxCoder
+from keras_frcnn.model.iou import pairwise_iou as pairwise_iou_numpy
+from keras_frcnn.model.proposals import batched_nms_per_class, generate_proposals, nms_padded
 
 
 def greedy_nms_numpy(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> list[int]:

@@ -7,8 +7,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from keras_frcnn.detections import Detections
-from keras_frcnn.report import PALETTE, class_colour, draw_detections, label_colour, save_image
+from keras_frcnn.inference.detections import Detections
+from keras_frcnn.inference.report import PALETTE, class_colour, draw_detections, label_colour, save_image
 
 NAMES = ("1-l", "1-r", "2-l", "2-r")
 

@@ -1,4 +1,4 @@
-"""``report.html`` (keras_frcnn.review_page) on small hand-made data: its HTML structure (plain
+"""``report.html`` (keras_frcnn.inference.review_page) on small hand-made data: its HTML structure (plain
 tests, run everywhere), and the page itself in headless Chromium driven by Playwright (skipped
 unless /usr/bin/chromium and the ``playwright`` package are installed).
 
@@ -24,9 +24,9 @@ import numpy as np
 import pytest
 
 from keras_frcnn.annotations.records import ImageRecord
-from keras_frcnn.detections import Detections
+from keras_frcnn.inference.detections import Detections
 from keras_frcnn.evaluation import confusion_summary
-from keras_frcnn.review_page import (
+from keras_frcnn.inference.review_page import (
     CORRECT,
     FALSE,
     WRONG,

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_frcnn.roi_pooling import roi_pool
+from keras_frcnn.model.roi_pooling import roi_pool
 
 
 def bilinear_numpy(fmap: np.ndarray, y: float, x: float) -> np.ndarray:
@@ -135,10 +135,10 @@ def all_op_types(concrete) -> set[str]:
 
 def chain(features, logits, deltas, gt_boxes, gt_labels, gt_valid, image_hw, pool=True):
     """rpn_targets + generate_proposals + sample_rois per image (tf.map_fn), then roi_pool."""
-    from keras_frcnn.anchors import anchor_grid, rpn_targets
-    from keras_frcnn.boxes import BoxCoder
-    from keras_frcnn.proposals import generate_proposals
-    from keras_frcnn.roi_sampling import sample_rois
+    from keras_frcnn.model.anchors import anchor_grid, rpn_targets
+    from keras_frcnn.model.boxes import BoxCoder
+    from keras_frcnn.model.proposals import generate_proposals
+    from keras_frcnn.model.roi_sampling import sample_rois
 
     coder, head_coder = BoxCoder(), BoxCoder((10.0, 10.0, 5.0, 5.0))
     shape = tf.shape(features)

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_frcnn.boxes import BoxCoder
-from keras_frcnn.iou import pairwise_iou as pairwise_iou_numpy
-from keras_frcnn.roi_sampling import sample_rois
+from keras_frcnn.model.boxes import BoxCoder
+from keras_frcnn.model.iou import pairwise_iou as pairwise_iou_numpy
+from keras_frcnn.model.roi_sampling import sample_rois
 
 CODER = BoxCoder((10.0, 10.0, 5.0, 5.0))
 

@@ -5,11 +5,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_frcnn.decoders import LabelAssignment, PerClassNMS, decoder_for
+from keras_frcnn.model.decoders import LabelAssignment, PerClassNMS, decoder_for
 from keras_frcnn.errors import UserError
-from keras_frcnn.model import build_model
-from keras_frcnn.roi_heads import RoIHeads
-from keras_frcnn.rpn import RegionProposalNetwork
+from keras_frcnn.model.faster_rcnn import build_model
+from keras_frcnn.model.roi_heads import RoIHeads
+from keras_frcnn.model.rpn import RegionProposalNetwork
 from model_fixtures import tiny_config
 
 
@@ -103,3 +103,25 @@ def test_decoder_for_reads_the_config():
     assert list(optimal.capacities) == [1, 1, 1] and optimal.extra_copy_score is None and optimal.iou_threshold == 0.4
     with pytest.raises(UserError, match="label_assignment must be"):
         tiny_config(label_assignment="greedy")
+
+
+def test_a_model_saved_before_the_stages_were_layers_is_refused_naming_its_format(model, tmp_path):
+    import json
+    import zipfile
+
+    from keras_frcnn.training.runs import load_model
+
+    current = tmp_path / "current.keras"
+    model.save(current)
+    assert load_model(str(current)).get_config()["format"] == 2
+    old = tmp_path / "old.keras"
+    with zipfile.ZipFile(current) as source, zipfile.ZipFile(old, "w") as target:
+        for item in source.infolist():
+            data = source.read(item.filename)
+            if item.filename == "config.json":
+                saved = json.loads(data)
+                del saved["config"]["format"]  # as keras_frcnn 0.1 wrote it
+                data = json.dumps(saved).encode()
+            target.writestr(item, data)
+    with pytest.raises(UserError, match=r"old.keras: saved by keras_frcnn 0.1 \(model format 1\); keras_frcnn .* reads format 2"):
+        load_model(str(old))

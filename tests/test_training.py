@@ -15,7 +15,7 @@ import pytest
 from keras_frcnn.annotations import read_annotations
 from keras_frcnn.cli.train import main as train_main
 from keras_frcnn.errors import UserError
-from keras_frcnn.training import TrainOptions, split_records, train
+from keras_frcnn.training.loop import TrainOptions, split_records, train
 from model_fixtures import TINY_MODEL_FLAGS, tiny_config
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -68,7 +68,7 @@ def test_run_folder_and_exact_resume(dataset, tmp_path, deterministic_ops):
 def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(dataset, tmp_path, monkeypatch):
     import tensorflow as tf
 
-    from keras_frcnn.model import FasterRCNN
+    from keras_frcnn.model.faster_rcnn import FasterRCNN
 
     _run(dataset, tmp_path / "run", num_epochs=1)
     state_before = (tmp_path / "run" / "state.json").read_text()

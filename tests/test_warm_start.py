@@ -7,8 +7,8 @@ import pytest
 from model_fixtures import tiny_config
 
 from keras_frcnn.errors import UserError
-from keras_frcnn.model import build_model
-from keras_frcnn.warm_start import CLASS_OUTPUTS, warm_start
+from keras_frcnn.model.faster_rcnn import build_model
+from keras_frcnn.training.warm_start import CLASS_OUTPUTS, warm_start
 
 
 @pytest.fixture(scope="module")

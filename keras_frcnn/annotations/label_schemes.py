@@ -30,7 +30,7 @@ import numpy as np
 
 from keras_frcnn.annotations.classes import chromosome_labels, chromosome_of
 from keras_frcnn.annotations.records import ImageRecord
-from keras_frcnn.detections import Detections
+from keras_frcnn.inference.detections import Detections
 from keras_frcnn.errors import UserError
 
 SCHEMES = ("as-is", "paper49")
@@ -105,7 +105,7 @@ def paper49_labels(boxes: np.ndarray, labels: Sequence[str]) -> tuple[tuple[str,
 
 def paper49_detections(detections: Detections, counted: np.ndarray) -> Detections:
     """A 24-class model's detections of one karyogram in the 49 scheme: the position rule among the
-    ``counted`` detections (indices: the chromosomes, e.g. :func:`keras_frcnn.karyotype.chromosome_indices`);
+    ``counted`` detections (indices: the chromosomes, e.g. :func:`keras_frcnn.inference.karyotype.chromosome_indices`);
     every other detection takes the label of the nearest counted one of its class (by box centre x),
     or ``N-l`` when its class has none."""
     counted = np.asarray(counted, np.int64).reshape(-1)

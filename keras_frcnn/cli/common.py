@@ -37,11 +37,11 @@ from keras_frcnn.annotations.classes import ClassMap
 from keras_frcnn.annotations.images import ImageReadError, load_image, read_image_size
 from keras_frcnn.annotations.label_schemes import paper49_detections
 from keras_frcnn.annotations.records import ImageRecord
-from keras_frcnn.detections import Detections
+from keras_frcnn.inference.detections import Detections
 from keras_frcnn.cli.args import ArgumentParser, positive_int, probability  # noqa: F401  (part of this module's API)
 from keras_frcnn.cli.tensorflow_start import start_tensorflow
 from keras_frcnn.errors import UserError
-from keras_frcnn.karyotype import chromosome_indices
+from keras_frcnn.inference.karyotype import chromosome_indices
 from keras_frcnn.progress import format_duration, time_left
 
 PARSER_FORMATS: Mapping[str, str] = MappingProxyType(
@@ -242,15 +242,15 @@ def check_images(records: Sequence[ImageRecord]) -> None:
 # ----------------------------------------------------------------------------- running a model
 def check_model_path(path: str) -> str:
     """The ``.keras`` file ``--model`` names (cheap: call it before any slow step)."""
-    from keras_frcnn.runs import resolve_model_path
+    from keras_frcnn.training.runs import resolve_model_path
 
     return resolve_model_path(path)
 
 
 def load_model(path: str):
-    """Load the model ``--model`` names (:func:`keras_frcnn.runs.load_model`)."""
+    """Load the model ``--model`` names (:func:`keras_frcnn.training.runs.load_model`)."""
     start_tensorflow()
-    from keras_frcnn.runs import load_model as load
+    from keras_frcnn.training.runs import load_model as load
 
     return load(path)
 
@@ -259,12 +259,12 @@ def predict_in_chunks(
     model, records: Sequence[ImageRecord], batch_size: int, *, chunk_images: int = 64
 ) -> Iterator[tuple[int, list[Detections], list[float]]]:
     """Run ``model`` on the records' images, ``chunk_images`` at a time (rounded to whole
-    batches), by :func:`keras_frcnn.inference.predict_records` (the training pipeline, no
+    batches), by :func:`keras_frcnn.inference.detector.predict_records` (the training pipeline, no
     augmentation). Yields ``(index of the chunk's first record, its detections, seconds per image)``;
     an image's time is its batch's time shared out (the first batch includes start-up).
     Images TensorFlow cannot decode (TIFF) are decoded by OpenCV and handed over as PNG.
-    The model runs with its convolution kernels as constants (:class:`keras_frcnn.inference.Detector`)."""
-    from keras_frcnn.inference import Detector, predict_records
+    The model runs with its convolution kernels as constants (:class:`keras_frcnn.inference.detector.Detector`)."""
+    from keras_frcnn.inference.detector import Detector, predict_records
 
     detector = Detector(model, constant_weights=True)
     chunk_images = batch_size * max(1, -(-chunk_images // batch_size))

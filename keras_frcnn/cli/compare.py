@@ -8,7 +8,7 @@ data, split, seed, schedule and augmentation; then a table and the paper's figur
 Each run is a normal run folder ``OUTPUT/<network>_<optimizer>/``; rerunning the same command
 resumes unfinished runs and skips finished ones. The data, augmentation, model and schedule
 flags are those of ``train_frcnn.py`` (same names, same meaning). See
-:mod:`keras_frcnn.comparison` for the study folder and the budget.
+:mod:`keras_frcnn.training.comparison` for the study folder and the budget.
 """
 
 from __future__ import annotations
@@ -64,8 +64,8 @@ class _HelpFormatter(argparse.HelpFormatter):
 def build_parser() -> argparse.ArgumentParser:
     from keras_frcnn.cli import train as train_cli
     from keras_frcnn.cli.common import ArgumentParser, positive_int
-    from keras_frcnn.comparison import PAPER_NETWORKS, PAPER_OPTIMIZERS
-    from keras_frcnn.optimizers import optimizer_names
+    from keras_frcnn.training.comparison import PAPER_NETWORKS, PAPER_OPTIMIZERS
+    from keras_frcnn.training.optimizers import optimizer_names
 
     parser = ArgumentParser(prog=PROG, description="Compare optimizers for Faster R-CNN: one run per backbone and "
                             "optimizer on the same data, split and schedule; then a table and the paper's figures.",
@@ -104,8 +104,8 @@ def _main(argv=None) -> int:
                         "or train_frcnn.py per run")
 
     from keras_frcnn.cli.train import SCALING_FIELDS, config_from_args, read_labelled, read_training_data, scaling_options
-    from keras_frcnn.comparison import Study, eval_set_info, plan_study, plural
-    from keras_frcnn.training import TrainOptions
+    from keras_frcnn.training.comparison import Study, eval_set_info, plan_study, plural
+    from keras_frcnn.training.loop import TrainOptions
 
     # Data: read from absolute paths, so the runs resume from any folder (train_frcnn.py --resume).
     records, class_map, val_file = read_training_data(args)

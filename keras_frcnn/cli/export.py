@@ -1,4 +1,4 @@
-"""``export_frcnn.py``: export a trained model for serving (:mod:`keras_frcnn.export`)."""
+"""``export_frcnn.py``: export a trained model for serving (:mod:`keras_frcnn.inference.export`)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import sys
 from keras_frcnn.cli.args import ArgumentParser
 from keras_frcnn.cli.tensorflow_start import start_tensorflow
 from keras_frcnn.errors import run_cli
-from keras_frcnn.export import FORMATS, SIGNATURES, export
+from keras_frcnn.inference.export import FORMATS, SIGNATURES, export
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -30,7 +30,7 @@ def _main(argv=None) -> int:
         print(f"exported {args.model} -> {written} (SavedModel; signatures: {', '.join(SIGNATURES)}; "
               "load with tf.saved_model.load)")
     else:
-        print(f"exported {args.model} -> {written} (.keras, no optimizer; load with keras_frcnn.runs.load_model)")
+        print(f"exported {args.model} -> {written} (.keras, no optimizer; load with keras_frcnn.training.runs.load_model)")
     return 0
 
 

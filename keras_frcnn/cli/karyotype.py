@@ -6,10 +6,10 @@ writes, all atomically, in ``--output``:
 
 - ``<image name>/karyogram.png``: the counted chromosomes cut out, upright, in ISCN rows at one
   scale, numbered in reading order; uncertain ones (score < ``--low-confidence``) framed in orange
-  with a ``?``; groups gained or lost named in red (:mod:`keras_frcnn.karyogram`);
+  with a ``?``; groups gained or lost named in red (:mod:`keras_frcnn.inference.karyogram`);
 - ``<image name>/spread.png``: the spread with the counted chromosomes' boxes, labels and their
   karyogram numbers (``#12``), to cross-reference the two;
-- ``<image name>/karyotype.json``: the draft karyotype (:class:`~keras_frcnn.karyotype.KaryotypeSummary`:
+- ``<image name>/karyotype.json``: the draft karyotype (:class:`~keras_frcnn.inference.karyotype.KaryotypeSummary`:
   counts, total, sex chromosomes, gains, losses, ``iscn_draft``, review items), the confidence behind
   it and every counted chromosome (number, label, score, box, turn);
 - ``karyotypes.csv``: one row per spread (the columns of ``test_frcnn.py``'s ``karyotype.csv``).
@@ -32,12 +32,12 @@ from keras_frcnn.annotations.images import load_image
 from keras_frcnn.atomic import write_json, write_text
 from keras_frcnn.cli import common
 from keras_frcnn.cli.test import keep_confident, output_names
-from keras_frcnn.detections import Detections
+from keras_frcnn.inference.detections import Detections
 from keras_frcnn.errors import UserError, run_cli
-from keras_frcnn.karyogram import BACKGROUNDS, Karyogram, draw_numbers, render_karyogram
-from keras_frcnn.karyotype import KaryotypeSummary, karyotype_table, select_chromosomes, summarise_detections
-from keras_frcnn.report import draw_detections, save_image
-from keras_frcnn.review_page import describe_model, write_review_page
+from keras_frcnn.inference.karyogram import BACKGROUNDS, Karyogram, draw_numbers, render_karyogram
+from keras_frcnn.inference.karyotype import KaryotypeSummary, karyotype_table, select_chromosomes, summarise_detections
+from keras_frcnn.inference.report import draw_detections, save_image
+from keras_frcnn.inference.review_page import describe_model, write_review_page
 
 PROG = "karyotype_frcnn.py"
 KARYOGRAM_FILE = "karyogram.png"

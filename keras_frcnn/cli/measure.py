@@ -10,7 +10,7 @@ relative to the detections file's folder, or, failing both, by a file name found
 Outputs in ``--output``: ``metrics.json`` (the :func:`keras_frcnn.evaluation.evaluate` dict plus
 ``settings``, ``confusion`` and ``unmatched_images``), ``per_class_precision.png``,
 ``confusion.png``, ``confusion.csv``, ``report.html`` (with ``report_images/``: a self-contained
-page to review the metrics and every image in a browser, :mod:`keras_frcnn.review_page`);
+page to review the metrics and every image in a browser, :mod:`keras_frcnn.inference.review_page`);
 ``--json FILE`` writes exactly the evaluate() dict.
 """
 
@@ -26,7 +26,7 @@ from keras_frcnn.annotations.classes import ClassMap, chromosome_classes, chromo
 from keras_frcnn.annotations.records import ImageRecord
 from keras_frcnn.atomic import write_json, write_text
 from keras_frcnn.cli import common
-from keras_frcnn.detections import Detections, read_detections_csv, write_detections_csv
+from keras_frcnn.inference.detections import Detections, read_detections_csv, write_detections_csv
 from keras_frcnn.errors import UserError, run_cli
 from keras_frcnn.evaluation import ConfusionSummary, SideConfusion, confusion_summary, evaluate, side_confusion
 from keras_frcnn.evaluation.confusion import BACKGROUND, MISSED
@@ -164,7 +164,7 @@ def _detections_from_model(
     args, records: Sequence[ImageRecord]
 ) -> tuple[list[Detections], tuple[str, ...], list[float], dict[str, str]]:
     """The model's detections, its classes, the seconds per image and what the report says of the model."""
-    from keras_frcnn.review_page import describe_model
+    from keras_frcnn.inference.review_page import describe_model
 
     model = common.load_model(args.model)
     print(f"running {args.model} on {len(records)} image(s)...")
@@ -202,7 +202,7 @@ def _main(argv: Sequence[str] | None = None) -> int:
         detections, model_classes, seconds, model_info = _detections_from_model(args, records)
         unmatched: list[Detections] = []
     else:
-        from keras_frcnn.review_page import describe_model
+        from keras_frcnn.inference.review_page import describe_model
 
         model_info = describe_model(detections_file=args.detections)
         detections, unmatched, by_name = align_paths(detections, records, args.detections)
@@ -239,7 +239,7 @@ def _write_outputs(args, metrics: dict, confusion: ConfusionSummary, sides: Side
                    unmatched: Sequence[Detections], page: dict | None = None) -> None:
     """The files of ``--output`` (and ``--json``); ``page``: what ``report.html`` shows (``records``,
     ``detections``, ``class_names``, ``model_info``, ``seconds`` per image or None); without it no page."""
-    from keras_frcnn.plots import plot_confusion, plot_per_class_precision
+    from keras_frcnn.training.plots import plot_confusion, plot_per_class_precision
 
     out = args.output
     report = {
@@ -261,7 +261,7 @@ def _write_outputs(args, metrics: dict, confusion: ConfusionSummary, sides: Side
     plot_confusion(confusion.matrix, paths[2])
     write_text(paths[3], confusion.matrix.to_csv())
     if page is not None:
-        from keras_frcnn.review_page import write_review_page
+        from keras_frcnn.inference.review_page import write_review_page
 
         paths.append(write_review_page(
             out, images=page["records"], detections=page["detections"], ground_truth=page["records"],

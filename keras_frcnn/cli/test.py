@@ -10,7 +10,7 @@ Outputs (all written atomically) in ``--output``:
 - ``karyotype.csv``: one row per image: count per chromosome, total (vs 46), sex chromosomes,
   gains/losses, a draft ISCN string (always "draft, needs review") and the items to review;
 - ``report.html`` (with ``report_images/``): a self-contained page to review every image in a
-  browser, boxes and draft karyotype side by side (:mod:`keras_frcnn.review_page`).
+  browser, boxes and draft karyotype side by side (:mod:`keras_frcnn.inference.review_page`).
 """
 
 from __future__ import annotations
@@ -26,11 +26,11 @@ from keras_frcnn.annotations.images import load_image
 from keras_frcnn.annotations.records import ImageRecord
 from keras_frcnn.atomic import write_text
 from keras_frcnn.cli import common
-from keras_frcnn.detections import Detections, write_detections_csv
+from keras_frcnn.inference.detections import Detections, write_detections_csv
 from keras_frcnn.errors import run_cli
-from keras_frcnn.karyotype import karyotype_table, select_chromosomes, summarise_detections
-from keras_frcnn.report import write_annotated_image
-from keras_frcnn.review_page import describe_model, write_review_page
+from keras_frcnn.inference.karyotype import karyotype_table, select_chromosomes, summarise_detections
+from keras_frcnn.inference.report import write_annotated_image
+from keras_frcnn.inference.review_page import describe_model, write_review_page
 
 PROG = "test_frcnn.py"
 

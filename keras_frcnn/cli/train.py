@@ -76,7 +76,7 @@ def add_schedule_arguments(parser: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     from keras_frcnn.cli.common import ArgumentParser
-    from keras_frcnn.optimizers import optimizer_names
+    from keras_frcnn.training.optimizers import optimizer_names
 
     parser = ArgumentParser(prog="train_frcnn.py", description="Train Faster R-CNN on annotated images.",
                             formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -85,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_model_arguments(parser)
     optimizer = parser.add_argument_group("optimizer and length")
     optimizer.add_argument("--optimizer", choices=optimizer_names(), default="adamax",
-                           help="with the paper's hyper-parameters (see keras_frcnn.optimizers)")
+                           help="with the paper's hyper-parameters (see keras_frcnn.training.optimizers)")
     optimizer.add_argument("--lr", type=float, help="learning rate (default: the paper's for the optimizer)")
     optimizer.add_argument("--num_epochs", type=int, help="epochs (default 300; with --resume: the run's own)")
     optimizer.add_argument("--time-budget-minutes", type=float,
@@ -105,11 +105,11 @@ SCALING_FIELDS = ("distribute", "virtual_devices", "mixed_precision", "jit_compi
 
 def add_scaling_arguments(parser: argparse.ArgumentParser) -> None:
     """``--distribute --virtual-devices --mixed-precision --jit-compile --loop`` (the
-    :class:`~keras_frcnn.training.TrainOptions` fields of the same names; see
+    :class:`~keras_frcnn.training.loop.TrainOptions` fields of the same names; see
     :func:`scaling_options`). Default None: the run's own setting on ``--resume``, else the
     TrainOptions default."""
     from keras_frcnn.cli.args import non_negative_int
-    from keras_frcnn.distribute import LOOPS, STRATEGIES
+    from keras_frcnn.training.distribute import LOOPS, STRATEGIES
 
     group = parser.add_argument_group("scaling out (see the README, 'Scaling out')")
     group.add_argument("--distribute", choices=STRATEGIES, default=None,
@@ -200,9 +200,9 @@ def _main(argv=None) -> int:
     from keras_frcnn.annotations.classes import ClassMap
     from keras_frcnn.cli.common import read_dataset, start_tensorflow
     from keras_frcnn.config import Config
-    from keras_frcnn.distribute import make_strategy
-    from keras_frcnn.runs import RunFolder
-    from keras_frcnn.training import TrainOptions, apply_split, split_records, train
+    from keras_frcnn.training.distribute import make_strategy
+    from keras_frcnn.training.runs import RunFolder
+    from keras_frcnn.training.loop import TrainOptions, apply_split, split_records, train
 
     args = build_parser().parse_args(argv)
     start_tensorflow()
@@ -263,8 +263,8 @@ def _main(argv=None) -> int:
 
 def _warn_about_anchor_coverage(records, config) -> None:
     """Warn (one line) when ground-truth boxes have no anchor with IoU >= 0.5 and better anchors exist,
-    or say in a note that the image size limits them (see keras_frcnn.anchor_fit)."""
-    from keras_frcnn.anchor_fit import anchor_coverage
+    or say in a note that the image size limits them (see keras_frcnn.model.anchor_fit)."""
+    from keras_frcnn.model.anchor_fit import anchor_coverage
     from keras_frcnn.cli.common import warn
 
     boxed = [r for r in records if r.num_boxes and r.width and r.height]

@@ -60,7 +60,7 @@ from typing import Sequence
 import numpy as np
 import tensorflow as tf
 
-from keras_frcnn.geometry import transform_subgroup
+from keras_frcnn.model.geometry import transform_subgroup
 
 NUM_TRANSFORMS = 8
 # Transforms whose +x axis ends up pointing to -x or -y (see the module docstring).

@@ -40,7 +40,7 @@ import tensorflow as tf
 
 from keras_frcnn.annotations.classes import ClassMap
 from keras_frcnn.annotations.records import ImageRecord
-from keras_frcnn.boxes import clip_boxes
+from keras_frcnn.model.boxes import clip_boxes
 from keras_frcnn.config import Config
 from keras_frcnn.data.augment import (
     apply_transform,
@@ -50,7 +50,7 @@ from keras_frcnn.data.augment import (
     transform_swaps_lr,
 )
 from keras_frcnn.errors import UserError
-from keras_frcnn.geometry import resize_scale, resized_shape  # noqa: F401  (part of this module's API)
+from keras_frcnn.model.geometry import resize_scale, resized_shape  # noqa: F401  (part of this module's API)
 
 EXPANSIONS = ("online", "paper16")
 # Independent stateless streams derived from the user's seed.

@@ -14,7 +14,7 @@ from typing import Sequence
 
 from keras_frcnn.annotations.classes import ClassMap
 from keras_frcnn.annotations.records import ImageRecord
-from keras_frcnn.detections import Detections
+from keras_frcnn.inference.detections import Detections
 from keras_frcnn.evaluation.coco import coco_metrics, evaluate_coco
 from keras_frcnn.evaluation.confusion import ConfusionSummary, SideConfusion, confusion_summary, side_confusion
 from keras_frcnn.evaluation.matching import check_threshold, class_name_tuple, prepare_images

@@ -23,7 +23,7 @@ from pycocotools.cocoeval import COCOeval
 
 from keras_frcnn.annotations.classes import ClassMap
 from keras_frcnn.annotations.records import ImageRecord
-from keras_frcnn.detections import Detections
+from keras_frcnn.inference.detections import Detections
 from keras_frcnn.evaluation.matching import EvalImage, class_name_tuple, prepare_images
 
 

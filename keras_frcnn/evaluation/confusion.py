@@ -19,9 +19,9 @@ import pandas as pd
 
 from keras_frcnn.annotations.classes import ClassMap
 from keras_frcnn.annotations.records import ImageRecord
-from keras_frcnn.detections import Detections
+from keras_frcnn.inference.detections import Detections
 from keras_frcnn.evaluation.matching import NO_MATCH, check_threshold, class_name_tuple, greedy_match, prepare_images
-from keras_frcnn.karyotype import chromosome_of
+from keras_frcnn.inference.karyotype import chromosome_of
 
 BACKGROUND = "background"
 MISSED = "missed"

@@ -20,9 +20,9 @@ import numpy as np
 
 from keras_frcnn.annotations.classes import ClassMap
 from keras_frcnn.annotations.records import ImageRecord
-from keras_frcnn.detections import Detections
+from keras_frcnn.inference.detections import Detections
 from keras_frcnn.errors import UserError
-from keras_frcnn.iou import pairwise_iou
+from keras_frcnn.model.iou import pairwise_iou
 
 NO_MATCH = -1
 

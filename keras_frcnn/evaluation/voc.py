@@ -16,7 +16,7 @@ import numpy as np
 
 from keras_frcnn.annotations.classes import ClassMap
 from keras_frcnn.annotations.records import ImageRecord
-from keras_frcnn.detections import Detections
+from keras_frcnn.inference.detections import Detections
 from keras_frcnn.evaluation.matching import (
     NO_MATCH,
     EvalImage,

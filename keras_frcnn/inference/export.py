@@ -41,9 +41,9 @@ SIGNATURES = ("serving_default", "serving_float", "class_names")
 
 def _load_float32(model_path: str):
     """The model (of a run folder or ``.keras`` file) in float32, without its optimizer."""
-    from keras_frcnn.distribute import dtype_policy
-    from keras_frcnn.model import FasterRCNN
-    from keras_frcnn.runs import load_model
+    from keras_frcnn.training.distribute import dtype_policy
+    from keras_frcnn.model.faster_rcnn import FasterRCNN
+    from keras_frcnn.training.runs import load_model
 
     with dtype_policy("float32"):  # a mixed-precision run is served in float32
         trained = load_model(model_path)
@@ -58,7 +58,7 @@ def detection_function(model):
 
     from keras_frcnn.data.pipeline import resize_image
 
-    from keras_frcnn.decoders import Decoder
+    from keras_frcnn.model.decoders import Decoder
 
     cfg = model.frcnn_config
     if type(model.decoder).detections is not Decoder.detections:
@@ -118,7 +118,7 @@ def export(model_path: str, output: str, fmt: str = "saved_model", overwrite: bo
     needs ``keras_frcnn``). The result appears whole or not at all.
     """
     from keras_frcnn.atomic import atomic_path, write_json
-    from keras_frcnn.runs import resolve_model_path
+    from keras_frcnn.training.runs import resolve_model_path
 
     if fmt not in FORMATS:
         raise UserError(f"--format must be one of {', '.join(FORMATS)}, not {fmt!r}")

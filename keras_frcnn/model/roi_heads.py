@@ -1,5 +1,5 @@
 """The second stage as one Keras layer: RoI sampling, pooling, the head, class and box outputs,
-loss terms and post-processing (a swappable :mod:`keras_frcnn.decoders` object).
+loss terms and post-processing (a swappable :mod:`keras_frcnn.model.decoders` object).
 
 Usable alone, on a feature map of stride ``stride`` and RoIs in image pixels::
 
@@ -17,12 +17,12 @@ import keras
 import tensorflow as tf
 from keras import layers
 
-from keras_frcnn.boxes import BoxCoder, box_feature_names, box_features, clip_boxes
+from keras_frcnn.model.boxes import BoxCoder, box_feature_names, box_features, clip_boxes
 from keras_frcnn.config import Config
-from keras_frcnn.decoders import Decoder, decoder_for
-from keras_frcnn.losses import head_loss
-from keras_frcnn.roi_pooling import roi_pool
-from keras_frcnn.roi_sampling import sample_rois
+from keras_frcnn.model.decoders import Decoder, decoder_for
+from keras_frcnn.model.losses import head_loss
+from keras_frcnn.model.roi_pooling import roi_pool
+from keras_frcnn.model.roi_sampling import sample_rois
 
 GEOMETRY_UNITS = 128  # width of the RoI box-feature embedding (Config.roi_box_features)
 

@@ -1,5 +1,5 @@
 """Matching candidates to ground truth and balanced sampling: shared by the RPN (anchors,
-:mod:`keras_frcnn.anchors`) and the RoI head (proposals, :mod:`keras_frcnn.roi_sampling`)."""
+:mod:`keras_frcnn.model.anchors`) and the RoI head (proposals, :mod:`keras_frcnn.model.roi_sampling`)."""
 
 from __future__ import annotations
 

@@ -13,7 +13,7 @@ capacity k being k columns) resolves such cases. Modes (``Config.label_assignmen
   ``Config.extra_copy_score`` for (default 0.9) becomes that class's one extra copy: how a
   trisomy stays reportable.
 
-The model then returns the class-agnostic objects of :func:`keras_frcnn.proposals.object_candidates`.
+The model then returns the class-agnostic objects of :func:`keras_frcnn.model.proposals.object_candidates`.
 """
 
 from __future__ import annotations

@@ -14,9 +14,9 @@ add a row or column of fitting anchors when a side is not a multiple of the stri
 * grid size: the feature map of the configured backbone, ``floor(side / stride)`` for ``vgg16``
   and ``tiny`` (2x2 "valid" max-pools) and ``ceil(side / stride)`` for ``resnet50`` (its padded
   stride-2 convolutions); cell ``(i, j)`` is centred at ``((j + 0.5) * stride, (i + 0.5) * stride)``
-  as in :func:`keras_frcnn.anchors.anchor_grid`;
+  as in :func:`keras_frcnn.model.anchors.anchor_grid`;
 * only anchors inside the image up to ``config.rpn_allowed_border`` count, as in
-  :func:`keras_frcnn.anchors.rpn_targets` (same float32 test).
+  :func:`keras_frcnn.model.anchors.rpn_targets` (same float32 test).
 
 The best IoU is found without an anchors x boxes matrix. For one anchor shape the intersection
 with a box is ``overlap_x * overlap_y``; ``overlap_x`` depends only on the column of the anchor
@@ -24,7 +24,7 @@ and falls as its centre moves away from the box centre, and the border rule rest
 one contiguous range (likewise rows), while the union grows only as the intersection shrinks.
 So the best anchor of each shape is the one whose grid centre is nearest to the box centre,
 clipped into the allowed range of columns and rows: ``K`` candidates per box, scored with
-:func:`keras_frcnn.iou.pairwise_iou` (each box shifted into its candidate's
+:func:`keras_frcnn.model.iou.pairwise_iou` (each box shifted into its candidate's
 frame, so all candidates of one shape are the same centred anchor).
 
 ``ceiling`` bounds what any anchor set can do on this grid: the fraction of boxes that an anchor of
@@ -61,11 +61,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from keras_frcnn.annotations.records import ImageRecord
-from keras_frcnn.backbones import backbone_stride
+from keras_frcnn.model.backbones import backbone_stride
 from keras_frcnn.config import Config
 from keras_frcnn.errors import UserError
-from keras_frcnn.geometry import base_anchors, resized_shape, transform_subgroup
-from keras_frcnn.iou import pairwise_iou
+from keras_frcnn.model.geometry import base_anchors, resized_shape, transform_subgroup
+from keras_frcnn.model.iou import pairwise_iou
 
 # How the feature-map size follows from the (resized) image side, per backbone.
 GRID_RULES = {"vgg16": "floor", "tiny": "floor", "resnet50": "ceil"}

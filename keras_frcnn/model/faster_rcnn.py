@@ -1,7 +1,7 @@
 """Faster R-CNN as one ``keras.Model``: backbone -> RPN -> RoI heads, every step inside the graph.
 
-The stages are layers of their own (:class:`keras_frcnn.rpn.RegionProposalNetwork`,
-:class:`keras_frcnn.roi_heads.RoIHeads` with its :mod:`~keras_frcnn.decoders` post-processing);
+The stages are layers of their own (:class:`keras_frcnn.model.rpn.RegionProposalNetwork`,
+:class:`keras_frcnn.model.roi_heads.RoIHeads` with its :mod:`~keras_frcnn.model.decoders` post-processing);
 this model runs the backbone once, composes them and sums their loss terms (Eq. 1). A training
 step is all TensorFlow ops (no NumPy, no host round trip). The inputs are the dicts made by
 :func:`keras_frcnn.data.pipeline.make_dataset`: ``images`` [B, H, W, 3] RGB 0-255 (zero padded),
@@ -15,13 +15,17 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from keras_frcnn.backbones import build_backbone, preprocess
+from keras_frcnn.model.backbones import build_backbone, preprocess
 from keras_frcnn.config import Config
-from keras_frcnn.decoders import Decoder, decoder_for
-from keras_frcnn.roi_heads import RoIHeads
-from keras_frcnn.rpn import RegionProposalNetwork
+from keras_frcnn.model.decoders import Decoder, decoder_for
+from keras_frcnn.model.roi_heads import RoIHeads
+from keras_frcnn.model.rpn import RegionProposalNetwork
 
 LOSS_NAMES = ("loss", "rpn_cls", "rpn_reg", "head_cls", "head_reg")
+MODEL_FORMAT = 2
+"""The saved layout of :class:`FasterRCNN` (``get_config()["format"]``): 2 since keras_frcnn 0.2, whose
+stages are layers of their own; 1 (no key) before. :func:`keras_frcnn.training.runs.load_model` refuses
+other formats with a message naming them."""
 
 
 @keras.saving.register_keras_serializable(package="keras_frcnn")
@@ -58,10 +62,12 @@ class FasterRCNN(keras.Model):
 
     # ----------------------------------------------------------------- serialisation
     def get_config(self) -> dict:
-        return {"config": self.frcnn_config.to_dict(), "name": self.name}
+        return {"config": self.frcnn_config.to_dict(), "name": self.name, "format": MODEL_FORMAT}
 
     @classmethod
     def from_config(cls, config: dict) -> "FasterRCNN":
+        config = dict(config)
+        config.pop("format", None)  # checked by keras_frcnn.training.runs.load_model before loading
         return cls(**config)
 
     @property
@@ -74,7 +80,7 @@ class FasterRCNN(keras.Model):
 
     @property
     def decoder(self) -> Decoder:
-        """The RoI heads' post-processing (:mod:`keras_frcnn.decoders`)."""
+        """The RoI heads' post-processing (:mod:`keras_frcnn.model.decoders`)."""
         return self.roi_heads.decoder
 
     def set_decoder(self, decoder: Decoder) -> None:
@@ -86,7 +92,7 @@ class FasterRCNN(keras.Model):
     def set_label_assignment(self, mode: str) -> None:
         """Inference labels: ``"none"`` (per-class NMS), ``"optimal"`` (each label at most once per
         image) or ``"karyotype"`` (each at most as often as a cell holds it; see
-        :mod:`keras_frcnn.label_assignment`): the decoder of :func:`~keras_frcnn.decoders.decoder_for`."""
+        :mod:`keras_frcnn.model.label_assignment`): the decoder of :func:`~keras_frcnn.model.decoders.decoder_for`."""
         self.frcnn_config = self.frcnn_config.replace(label_assignment=mode)
         self.set_decoder(decoder_for(self.frcnn_config))
 
@@ -171,7 +177,7 @@ class FasterRCNN(keras.Model):
         over this replica's images, float32).
 
         The one training step of the project: ``fit`` calls it through :meth:`train_step` (default
-        and MirroredStrategy), the multi-worker loop of :mod:`keras_frcnn.training` through
+        and MirroredStrategy), the multi-worker loop of :mod:`keras_frcnn.training.loop` through
         ``strategy.run``. The loss differentiated is the replica's mean divided by the number of
         replicas; the optimizer all-reduces (sums) the gradients over the replicas, so the update
         is the one of the mean over the global batch, however many replicas share it.
@@ -219,10 +225,10 @@ class FasterRCNN(keras.Model):
 
         Returns one dict per image: ``boxes`` [K, 4] (x1, y1, x2, y2 in the image's own pixels),
         ``scores`` [K], ``classes`` [K] (ids) and ``class_names`` (list of K names). On a CPU,
-        ``keras_frcnn.inference.Detector(model, constant_weights=True).detect(...)`` is faster for
+        ``keras_frcnn.inference.detector.Detector(model, constant_weights=True).detect(...)`` is faster for
         many images (it runs on a snapshot of the weights).
         """
-        from keras_frcnn.inference import detect_images  # keeps model.py free of image I/O
+        from keras_frcnn.inference.detector import detect_images  # keeps model.py free of image I/O
 
         return detect_images(self, images, batch_size=batch_size)
 

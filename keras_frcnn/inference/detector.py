@@ -110,7 +110,7 @@ class Detector:
         return {key: value.numpy() for key, value in self(inputs).items()}
 
     def detect(self, images, batch_size: int = 1) -> list[dict]:
-        """As :meth:`keras_frcnn.model.FasterRCNN.detect`: one dict of boxes, scores, classes and
+        """As :meth:`keras_frcnn.model.faster_rcnn.FasterRCNN.detect`: one dict of boxes, scores, classes and
         class names per image (NumPy images or paths)."""
         return detect_images(self, images, batch_size=batch_size)
 
@@ -143,7 +143,7 @@ class KernelSnapshot:
 
 
 def predict_records(model, records, batch_size: int = 1, progress=None) -> list:
-    """Detections (:class:`keras_frcnn.detections.Detections`) for every record's image, in
+    """Detections (:class:`keras_frcnn.inference.detections.Detections`) for every record's image, in
     original coordinates, through the same tf.data pipeline as training (no augmentation).
 
     ``progress``, if given, is called with the number of images done after each batch.
@@ -151,7 +151,7 @@ def predict_records(model, records, batch_size: int = 1, progress=None) -> list:
     from keras_frcnn.annotations.classes import ClassMap
     from keras_frcnn.annotations.records import ImageRecord
     from keras_frcnn.data.pipeline import make_dataset
-    from keras_frcnn.detections import Detections
+    from keras_frcnn.inference.detections import Detections
 
     images_only = [ImageRecord(r.path, np.zeros((0, 4), np.float32), (), image_bytes=r.image_bytes) for r in records]
     if not images_only:

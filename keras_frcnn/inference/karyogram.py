@@ -26,7 +26,7 @@ import cv2
 import numpy as np
 
 from keras_frcnn.annotations.classes import chromosome_of
-from keras_frcnn.detections import Detections
+from keras_frcnn.inference.detections import Detections
 
 ISCN_ROWS: tuple[tuple[str, ...], ...] = (
     ("1", "2", "3", "4", "5"),
@@ -327,7 +327,7 @@ def render_karyogram(
     mask: bool = True,
 ) -> Karyogram:
     """Compose the karyogram of the chromosomes ``detections`` (the counted ones, e.g.
-    :func:`keras_frcnn.karyotype.select_chromosomes`) of a spread ``image`` (uint8 grey or RGB).
+    :func:`keras_frcnn.inference.karyotype.select_chromosomes`) of a spread ``image`` (uint8 grey or RGB).
 
     ``title`` heads it (e.g. the ISCN draft); chromosomes scoring below ``low_confidence`` get an
     orange frame and a ``?`` after their number; the names of the groups in ``highlight`` (e.g. the

@@ -41,7 +41,7 @@ class WarmStart:
 def warm_start(model, source_path: str) -> WarmStart:
     """Copy the weights of the model at ``source_path`` (a ``.keras`` file or a run folder) into
     ``model`` where they match (module docstring); raise a :class:`UserError` if none does."""
-    from keras_frcnn.runs import load_model, resolve_model_path
+    from keras_frcnn.training.runs import load_model, resolve_model_path
 
     path = resolve_model_path(source_path)
     source = load_model(path)

@@ -1,4 +1,4 @@
-"""Anchors and RPN training targets (matched and sampled by :mod:`keras_frcnn.matching`).
+"""Anchors and RPN training targets (matched and sampled by :mod:`keras_frcnn.model.matching`).
 
 Anchor order is ``(i, j, k)``: feature row ``i``, column ``j``, anchor shape ``k``. It matches
 reshaping an RPN output ``[B, Hf, Wf, K * 4]`` to ``[B, Hf * Wf * K, 4]`` and ``[B, Hf, Wf, K]``
@@ -11,9 +11,9 @@ from collections.abc import Sequence
 
 import tensorflow as tf
 
-from keras_frcnn.boxes import BoxCoder, pairwise_iou
-from keras_frcnn.geometry import base_anchors
-from keras_frcnn.matching import NEGATIVE, match_boxes, sample_balanced
+from keras_frcnn.model.boxes import BoxCoder, pairwise_iou
+from keras_frcnn.model.geometry import base_anchors
+from keras_frcnn.model.matching import NEGATIVE, match_boxes, sample_balanced
 
 def anchor_grid(
     feature_height: int | tf.Tensor,

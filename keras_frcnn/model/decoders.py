@@ -8,7 +8,7 @@ where steps such as the SciPy label assignment run. ``FasterRCNN.set_decoder`` s
 
 - :class:`PerClassNMS`: NMS within each class (the paper's Faster R-CNN);
 - :class:`LabelAssignment`: class-agnostic objects with every class's score and box, then each
-  label at most as often as a karyogram or a cell holds it (:mod:`keras_frcnn.label_assignment`).
+  label at most as often as a karyogram or a cell holds it (:mod:`keras_frcnn.model.label_assignment`).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from keras_frcnn.proposals import batched_nms_per_class, object_candidates
+from keras_frcnn.model.proposals import batched_nms_per_class, object_candidates
 
 DETECTION_KEYS = ("boxes", "scores", "classes", "valid")
 
@@ -81,7 +81,7 @@ class LabelAssignment(Decoder):
                                  score_threshold=self.score_threshold, max_detections=self.max_detections)
 
     def detections(self, outputs, index):
-        from keras_frcnn.label_assignment import assigned_detections
+        from keras_frcnn.model.label_assignment import assigned_detections
 
         valid = np.asarray(outputs["valid"][index], bool)
         return assigned_detections(np.asarray(outputs["class_scores"][index])[valid],
@@ -92,7 +92,7 @@ class LabelAssignment(Decoder):
 def decoder_for(config) -> Decoder:
     """The decoder ``config.label_assignment`` names (``none``, ``optimal`` or ``karyotype``), with
     the config's thresholds."""
-    from keras_frcnn.label_assignment import capacities
+    from keras_frcnn.model.label_assignment import capacities
 
     thresholds = dict(iou_threshold=config.nms_iou, score_threshold=config.score_threshold,
                       max_detections=config.max_detections)

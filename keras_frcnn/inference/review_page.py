@@ -15,7 +15,7 @@ The page has:
   overlay (sharp at any zoom; label and score in each box's ``<title>``, shown on hover), boxes
   scoring below ``low_confidence`` dashed (as ``test_frcnn.py --low-confidence``), one score
   slider for the page that hides and shows boxes live, and beside the image the count and the
-  draft karyotype (:class:`~keras_frcnn.karyotype.KaryotypeSummary`);
+  draft karyotype (:class:`~keras_frcnn.inference.karyotype.KaryotypeSummary`);
 - with ground truth: the per-class table (sortable by clicking a column header), the confusion
   matrix as a heat map and, per image, the outcome of every detection by the confusion matrix's
   own class-agnostic matching (:func:`keras_frcnn.evaluation.matching.greedy_match`, IoU >=
@@ -54,10 +54,10 @@ from keras_frcnn.annotations.classes import ClassMap
 from keras_frcnn.annotations.images import load_image
 from keras_frcnn.annotations.records import ImageRecord
 from keras_frcnn.atomic import atomic_path, write_text
-from keras_frcnn.detections import Detections
+from keras_frcnn.inference.detections import Detections
 from keras_frcnn.errors import UserError
-from keras_frcnn.karyotype import CHROMOSOMES, KaryotypeSummary, summarise_detections, summarise_karyotype
-from keras_frcnn.report import label_colour
+from keras_frcnn.inference.karyotype import CHROMOSOMES, KaryotypeSummary, summarise_detections, summarise_karyotype
+from keras_frcnn.inference.report import label_colour
 
 REPORT_NAME = "report.html"
 IMAGES_DIR = "report_images"
@@ -135,7 +135,7 @@ def describe_model(
 
 
 def _resolve_model(path: str) -> str | None:
-    from keras_frcnn.runs import resolve_model_path
+    from keras_frcnn.training.runs import resolve_model_path
 
     try:
         return resolve_model_path(path)
@@ -675,7 +675,7 @@ def write_review_page(
     ``images``: the images (records, or paths), in page order (default: the ground truth's);
     ``detections``: found in them, paired by path (a detection image not among ``images`` is
     added at the end); ``karyotypes``: one per image, in the same order (default: computed by
-    :func:`~keras_frcnn.karyotype.summarise_detections` at ``karyotype_score`` and
+    :func:`~keras_frcnn.inference.karyotype.summarise_detections` at ``karyotype_score`` and
     ``low_confidence``). ``ground_truth``: records with boxes, paired by path; with it each
     detection gets its outcome (:func:`image_outcomes` at ``iou_threshold`` and
     ``eval_score_threshold``), and ``confusion`` (the confusion matrix DataFrame) and ``metrics``

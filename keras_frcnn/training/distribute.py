@@ -9,7 +9,7 @@ Strategies (``train_frcnn.py --distribute``):
     ``--virtual-devices N`` and no GPU, over N logical CPU devices), ``model.fit``.
 ``multiworker``
     :class:`tf.distribute.MultiWorkerMirroredStrategy` configured from ``TF_CONFIG``; Keras 3's
-    ``fit`` does not run under it (keras-team/keras#20585), so :mod:`keras_frcnn.training` drives
+    ``fit`` does not run under it (keras-team/keras#20585), so :mod:`keras_frcnn.training.loop` drives
     it with its own loop around the *same* step function (:meth:`FasterRCNN.train_step_fn`).
 ``auto``
     ``mirrored`` when more than one GPU (or more than one ``--virtual-devices``) is visible,
@@ -23,7 +23,7 @@ batch make the same update as one replica on the whole batch.
 Mixed precision (``--mixed-precision``): ``mixed_float16`` with dynamic loss scaling on GPUs,
 ``mixed_bfloat16`` on CPUs (no loss scaling needed: bfloat16 has float32's exponent range).
 Variables stay float32; the RPN and detection outputs, the losses and the box arithmetic run in
-float32 (:class:`~keras_frcnn.model.FasterRCNN` pins those layers to float32).
+float32 (:class:`~keras_frcnn.model.faster_rcnn.FasterRCNN` pins those layers to float32).
 
 Trying it without GPUs: :func:`configure_virtual_devices` splits the CPU into N logical devices.
 It must run before TensorFlow initialises its devices (before the first op), which is why the

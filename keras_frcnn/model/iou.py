@@ -7,7 +7,7 @@ import numpy as np
 
 def pairwise_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """IoU ``[N, M]`` of ``a [N, 4]`` against ``b [M, 4]`` in float64, continuous coordinates; a
-    zero union gives 0. The NumPy twin of ``keras_frcnn.boxes.pairwise_iou``, for code that
+    zero union gives 0. The NumPy twin of ``keras_frcnn.model.boxes.pairwise_iou``, for code that
     must not import TensorFlow (evaluation, karyotypes, anchor statistics)."""
     a = np.asarray(a, np.float64).reshape(-1, 4)
     b = np.asarray(b, np.float64).reshape(-1, 4)

@@ -1,9 +1,9 @@
 """Training runs: a run folder with config, class map, split, checkpoints, history, logs and plots.
 
-One training step (:meth:`keras_frcnn.model.FasterRCNN.train_step_fn`) and two loops around it:
+One training step (:meth:`keras_frcnn.model.faster_rcnn.FasterRCNN.train_step_fn`) and two loops around it:
 ``model.fit`` (default strategy and MirroredStrategy) and a hand-written distributed loop
 (MultiWorkerMirroredStrategy, where Keras 3's ``fit`` fails: keras-team/keras#20585). Both
-commit epochs through the same :class:`_EpochCommitter`. See :mod:`keras_frcnn.distribute`.
+commit epochs through the same :class:`_EpochCommitter`. See :mod:`keras_frcnn.training.distribute`.
 
 An epoch is committed in this order, each file written atomically:
 ``checkpoints/epoch_NNNN.keras`` -> ``history.csv`` -> ``best.keras`` (if better) -> ``state.json``
@@ -30,11 +30,11 @@ from keras_frcnn.annotations.sources import source_of
 from keras_frcnn.annotations.records import ImageRecord
 from keras_frcnn.atomic import atomic_path, link_or_copy, write_json, write_text
 from keras_frcnn.config import Config
-from keras_frcnn.distribute import LOOPS
+from keras_frcnn.training.distribute import LOOPS
 from keras_frcnn.errors import UserError
 from keras_frcnn.progress import format_duration
-from keras_frcnn.runs import RunFolder
-from keras_frcnn.warm_start import warm_start
+from keras_frcnn.training.runs import RunFolder
+from keras_frcnn.training.warm_start import warm_start
 
 LOSS_COLUMNS = ("loss", "rpn_cls", "rpn_reg", "head_cls", "head_reg")
 HISTORY_COLUMNS = ("epoch",) + LOSS_COLUMNS + ("val_mAP", "val_coco_AP", "learning_rate", "seconds")
@@ -55,10 +55,10 @@ class TrainOptions:
     batch_size: int = 1
     expansion: str = "online"  # or "paper16": the paper's fixed 16x augmentation
     input_weight_path: str | None = None  # start from a trained model's weights (the same model)
-    init_from: str | None = None  # start from a model or run where weights match (keras_frcnn.warm_start)
+    init_from: str | None = None  # start from a model or run where weights match (keras_frcnn.training.warm_start)
     deterministic: bool = False  # bit-reproducible TensorFlow kernels (slower; see README)
     verbose: int = 1  # Keras progress bar: 1 = bar with ETA, 2 = one line per epoch, 0 = silent
-    # Scaling out (keras_frcnn.distribute). batch_size is per replica.
+    # Scaling out (keras_frcnn.training.distribute). batch_size is per replica.
     distribute: str = "auto"  # auto | none | mirrored | multiworker
     virtual_devices: int = 0  # split the CPU into this many logical devices (no-GPU stand-in)
     mixed_precision: bool = False  # mixed_float16 on GPUs, mixed_bfloat16 on CPUs
@@ -82,7 +82,7 @@ class TrainOptions:
         return base_rate * self.lr_drop_factor ** sum(progress >= f for f in self.lr_drops)
 
     def validate(self) -> None:
-        from keras_frcnn.distribute import STRATEGIES
+        from keras_frcnn.training.distribute import STRATEGIES
 
         if self.num_epochs < 1 or self.epoch_length < 1 or self.batch_size < 1:
             raise UserError("--num_epochs, --epoch_length and --batch-size must be at least 1")
@@ -220,7 +220,7 @@ class _EpochCommitter:
         return True
 
     def commit(self, model, epoch: int, logs: dict) -> None:
-        from keras_frcnn.plots import plot_loss_curve
+        from keras_frcnn.training.plots import plot_loss_curve
 
         number = epoch + 1
         row = {"epoch": number, **{k: float(logs[k]) for k in LOSS_COLUMNS if k in logs}}
@@ -285,7 +285,7 @@ class _EpochCommitter:
         if not self.val_records:
             return {"val_mAP": None, "val_coco_AP": None}
         from keras_frcnn.evaluation import evaluate
-        from keras_frcnn.inference import Detector, predict_records
+        from keras_frcnn.inference.detector import Detector, predict_records
 
         if self._detector is None or self._detector.model is not model:
             self._detector = Detector(model)
@@ -297,7 +297,7 @@ class _EpochCommitter:
 
 def _write_run_files(run: RunFolder, config: Config, options: TrainOptions, class_map: ClassMap,
                      train_records, val_records, data_info: dict) -> None:
-    from keras_frcnn.optimizers import optimizer_settings
+    from keras_frcnn.training.optimizers import optimizer_settings
 
     import keras
     import tensorflow as tf
@@ -338,7 +338,7 @@ def train(run_dir: str, *, config: Config, options: TrainOptions, class_map: Cla
     ``options.batch_size`` images per replica, and only the chief writes to ``run_dir`` (which,
     for a multi-worker resume, every worker must be able to read: shared storage).
     """
-    from keras_frcnn.distribute import describe, dtype_policy, is_chief, make_strategy, mixed_precision_policy
+    from keras_frcnn.training.distribute import describe, dtype_policy, is_chief, make_strategy, mixed_precision_policy
 
     options.validate()
     strategy = make_strategy(options.distribute, options.virtual_devices)  # before any other TF op
@@ -346,9 +346,9 @@ def train(run_dir: str, *, config: Config, options: TrainOptions, class_map: Cla
     import keras
 
     from keras_frcnn.data.pipeline import make_dataset
-    from keras_frcnn.model import build_model
-    from keras_frcnn.optimizers import build_optimizer, optimizer_settings
-    from keras_frcnn.runs import load_model
+    from keras_frcnn.model.faster_rcnn import build_model
+    from keras_frcnn.training.optimizers import build_optimizer, optimizer_settings
+    from keras_frcnn.training.runs import load_model
 
     chief = is_chief(strategy)
     if options.deterministic:
@@ -423,7 +423,7 @@ def train(run_dir: str, *, config: Config, options: TrainOptions, class_map: Cla
 def _use_fit(options: TrainOptions, strategy) -> bool:
     """``model.fit`` for the default strategy and MirroredStrategy, the custom loop for
     MultiWorkerMirroredStrategy (where Keras 3's ``fit`` fails) or when ``options.loop`` says so."""
-    from keras_frcnn.distribute import is_multi_worker
+    from keras_frcnn.training.distribute import is_multi_worker
 
     if options.loop == "auto":
         return not is_multi_worker(strategy)
@@ -441,7 +441,7 @@ def _distributed_loop(model, strategy, dataset, options: TrainOptions, committer
     import keras
     import tensorflow as tf
 
-    from keras_frcnn.distribute import is_multi_worker
+    from keras_frcnn.training.distribute import is_multi_worker
 
     if is_multi_worker(strategy):
         data_options = tf.data.Options()
@@ -491,7 +491,7 @@ def _result(run: RunFolder, history: list[dict], state: dict, model=None) -> Tra
 
 def _load_initial_weights(model, path: str) -> None:
     """Start from a trained model's weights (a ``.keras`` model or ``.weights.h5`` file)."""
-    from keras_frcnn.runs import load_model
+    from keras_frcnn.training.runs import load_model
 
     if not os.path.isfile(path):
         raise UserError(f"{path}: input weights file not found")

@@ -120,13 +120,38 @@ def resolve_model_path(path: str) -> str:
 
 
 def load_model(path: str):
-    """Load a trained :class:`~keras_frcnn.model.FasterRCNN` from a ``.keras`` file or run folder."""
+    """Load a trained :class:`~keras_frcnn.model.faster_rcnn.FasterRCNN` from a ``.keras`` file or run folder."""
     import keras
 
-    import keras_frcnn.model  # noqa: F401  (registers the serialisable classes)
+    import keras_frcnn.model.faster_rcnn  # noqa: F401  (registers the serialisable classes)
 
     model_path = resolve_model_path(path)
+    _check_model_format(model_path)
     try:
         return keras.models.load_model(model_path, safe_mode=True)
     except Exception as err:  # keras raises many types for corrupt or foreign files
         raise UserError(f"{model_path}: cannot load model ({type(err).__name__}: {str(err).splitlines()[0]})") from None
+
+
+def _check_model_format(model_path: str) -> None:
+    """Refuse a ``.keras`` file of another :data:`~keras_frcnn.model.faster_rcnn.MODEL_FORMAT`, naming both
+    (other files pass on to Keras, whose error is reported as it is)."""
+    import json
+    import zipfile
+
+    from keras_frcnn import __version__
+    from keras_frcnn.model.faster_rcnn import MODEL_FORMAT
+
+    try:
+        with zipfile.ZipFile(model_path) as archive:
+            saved = json.loads(archive.read("config.json"))
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile):
+        return
+    if saved.get("class_name") != "FasterRCNN":
+        return
+    found = saved.get("config", {}).get("format", 1)
+    if found != MODEL_FORMAT:
+        made_by = "keras_frcnn 0.1" if found == 1 else "another keras_frcnn version"
+        raise UserError(f"{model_path}: saved by {made_by} (model format {found}); keras_frcnn {__version__} "
+                        f"reads format {MODEL_FORMAT} (the RPN and RoI heads are layers of their own since 0.2): "
+                        "retrain, or load it with the version that saved it")

@@ -7,7 +7,7 @@ Usable alone, on any feature map of stride ``stride``::
     anchors = rpn.anchors(features)                       # [A, 4] image pixels
     boxes, valid = rpn.proposals(logits, deltas, anchors, image_shape)   # [B, N, 4], [B, N]
 
-Anchor order is that of :func:`keras_frcnn.anchors.anchor_grid`. The two output convolutions
+Anchor order is that of :func:`keras_frcnn.model.anchors.anchor_grid`. The two output convolutions
 compute in float32 under a mixed policy (scores, deltas and the losses stay float32); the 3x3
 convolution follows the policy.
 """
@@ -18,11 +18,11 @@ import keras
 import tensorflow as tf
 from keras import layers
 
-from keras_frcnn.anchors import anchor_grid, rpn_targets
-from keras_frcnn.boxes import BoxCoder
+from keras_frcnn.model.anchors import anchor_grid, rpn_targets
+from keras_frcnn.model.boxes import BoxCoder
 from keras_frcnn.config import Config
-from keras_frcnn.losses import rpn_loss
-from keras_frcnn.proposals import generate_proposals
+from keras_frcnn.model.losses import rpn_loss
+from keras_frcnn.model.proposals import generate_proposals
 
 
 @keras.saving.register_keras_serializable(package="keras_frcnn")

@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 
 from keras_frcnn.annotations.classes import chromosome_classes, chromosome_of
-from keras_frcnn.detections import Detections
-from keras_frcnn.iou import pairwise_iou
+from keras_frcnn.inference.detections import Detections
+from keras_frcnn.model.iou import pairwise_iou
 
 CHROMOSOMES: tuple[str, ...] = chromosome_classes()
 AUTOSOMES: tuple[str, ...] = CHROMOSOMES[:22]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from keras_frcnn.boxes import BoxCoder, clip_boxes
+from keras_frcnn.model.boxes import BoxCoder, clip_boxes
 
 
 def nms_padded(
@@ -130,7 +130,7 @@ def object_candidates(
     class are those of its most likely class. Returns ``boxes [D, 4]``, ``scores [D]``,
     ``classes [D]``, ``valid [D]``, ``class_scores [D, C]`` and ``class_boxes [D, C, 4]``, sorted
     by descending object score: the input of a per-image label assignment
-    (:mod:`keras_frcnn.label_assignment`).
+    (:mod:`keras_frcnn.model.label_assignment`).
     """
     boxes = tf.convert_to_tensor(boxes, tf.float32)
     scores = tf.convert_to_tensor(scores, tf.float32)

@@ -16,7 +16,7 @@ import numpy as np
 from matplotlib import colormaps
 
 from keras_frcnn.atomic import atomic_path
-from keras_frcnn.detections import Detections
+from keras_frcnn.inference.detections import Detections
 from keras_frcnn.errors import UserError
 
 _PALETTES = ("tab20", "tab20b", "tab20c")

@@ -19,7 +19,7 @@ Rerunning the same command resumes unfinished runs and skips finished ones (thei
 reused while best.keras and the evaluation set are unchanged). Every file is written atomically.
 
 A wall-clock budget (``budget_minutes``) is split evenly across the runs: each run trains once,
-with its share as :func:`~keras_frcnn.training.train`'s own time budget (validation included),
+with its share as :func:`~keras_frcnn.training.loop.train`'s own time budget (validation included),
 which stops it after the last epoch that fits; so a run may stop before ``num_epochs``: it is
 then "cut by the budget" (rerun without the budget, or with a larger one, to continue it).
 Because the share is the run's budget, the learning-rate schedule (``--lr-drop-at``, a fraction
@@ -45,8 +45,8 @@ from keras_frcnn.annotations.records import ImageRecord
 from keras_frcnn.atomic import write_json, write_text
 from keras_frcnn.config import Config
 from keras_frcnn.errors import UserError
-from keras_frcnn.runs import RunFolder
-from keras_frcnn.training import TrainingDiverged, epochs_within_budget
+from keras_frcnn.training.runs import RunFolder
+from keras_frcnn.training.loop import TrainingDiverged, epochs_within_budget
 
 PAPER_OPTIMIZERS = ("adadelta", "adamax", "rmsprop", "adagrad")
 """The four optimizers the paper compares, in its order."""
@@ -84,7 +84,7 @@ class RunSpec:
     network: str
     optimizer: str
     config: Config
-    options: "TrainOptions"  # noqa: F821  (keras_frcnn.training, imported lazily)
+    options: "TrainOptions"  # noqa: F821  (keras_frcnn.training.loop, imported lazily)
     folder: str
 
     @property
@@ -97,7 +97,7 @@ class RunSpec:
 
     @property
     def settings(self) -> dict:
-        from keras_frcnn.optimizers import optimizer_settings
+        from keras_frcnn.training.optimizers import optimizer_settings
 
         return optimizer_settings(self.optimizer, self.options.learning_rate)
 
@@ -140,7 +140,7 @@ def run_name(network: str, optimizer: str) -> str:
 
 
 def hyperparameters_text(settings: Mapping) -> str:
-    """``lr=1.0 rho=0.95 eps=1e-07`` from :func:`keras_frcnn.optimizers.optimizer_settings`."""
+    """``lr=1.0 rho=0.95 eps=1e-07`` from :func:`keras_frcnn.training.optimizers.optimizer_settings`."""
     parts = []
     for key, value in settings.items():
         if key == "class":
@@ -152,9 +152,9 @@ def hyperparameters_text(settings: Mapping) -> str:
 def plan_study(folder: str, networks: Sequence[str], optimizers: Sequence[str], configs: Mapping[str, Config],
                options) -> list[RunSpec]:
     """One :class:`RunSpec` per (network, optimizer), networks outermost; ``configs`` maps each
-    network to its model config, ``options`` (a :class:`~keras_frcnn.training.TrainOptions`) is
+    network to its model config, ``options`` (a :class:`~keras_frcnn.training.loop.TrainOptions`) is
     copied for each optimizer."""
-    from keras_frcnn.optimizers import optimizer_settings
+    from keras_frcnn.training.optimizers import optimizer_settings
 
     if not networks or not optimizers:
         raise UserError("choose at least one network and one optimizer")
@@ -230,7 +230,7 @@ class Study:
 
     def _out_of_budget(self, spec: RunSpec, state: dict) -> bool:
         """True when the run's share has no room for another epoch like its last one (the rule
-        :func:`~keras_frcnn.training.train` stops by)."""
+        :func:`~keras_frcnn.training.loop.train` stops by)."""
         if self.share_seconds is None or not state:
             return False
         history = spec.run.read_history()
@@ -300,7 +300,7 @@ class Study:
               seed: int) -> tuple[list[ImageRecord], list[ImageRecord]]:
         """The study's train/validation split: the saved ``split.json``, else ``val_records`` if
         given (``--val``), else a seeded split of ``records``. Save it with :meth:`save_split`."""
-        from keras_frcnn.training import apply_split, split_records
+        from keras_frcnn.training.loop import apply_split, split_records
 
         if os.path.exists(self.path("split")):
             return apply_split(RunFolder(self.folder), list(records) + list(val_records or ()))
@@ -319,7 +319,7 @@ class Study:
                   val_records: Sequence[ImageRecord], data_info: dict) -> RunStatus:
         """Train (or resume) one run as far as num_epochs and its budget share allow; a training
         failure (e.g. a non-finite loss) is recorded and returned as status ``failed``."""
-        from keras_frcnn.training import train
+        from keras_frcnn.training.loop import train
 
         entry = self._entry(spec)
         entry["budget_seconds"] = self.share_seconds
@@ -374,8 +374,8 @@ class Study:
         if cached is not None and cached.get("settings") == settings:
             return cached
         from keras_frcnn.evaluation import evaluate
-        from keras_frcnn.inference import predict_records
-        from keras_frcnn.runs import load_model
+        from keras_frcnn.inference.detector import predict_records
+        from keras_frcnn.training.runs import load_model
 
         model = load_model(run.best)
         detections = predict_records(model, records)
@@ -426,7 +426,7 @@ class Study:
                               for row in rows}, self.path("loss_plot"))
         files = {key: os.path.abspath(self.path(key)) for key in ("csv", "markdown", "json", "map_plot", "loss_plot")}
         if best is not None:
-            from keras_frcnn.plots import plot_per_class_precision
+            from keras_frcnn.training.plots import plot_per_class_precision
 
             metrics = self._read_json(os.path.join(best["run"], "metrics.json"))
             plot_per_class_precision(metrics, self.path("best_per_class_precision"))
@@ -549,7 +549,7 @@ def plot_map_comparison(table: pd.DataFrame, out_png: str, *, title: str = "VOC 
     """The paper's Fig. 3/6: a bar of VOC mAP per optimizer, one group of bars per backbone."""
     from matplotlib.figure import Figure
 
-    from keras_frcnn.plots import save_figure_atomically
+    from keras_frcnn.training.plots import save_figure_atomically
 
     backbones = list(dict.fromkeys(table["backbone"]))
     optimizers = list(dict.fromkeys(table["optimizer"]))
@@ -588,7 +588,7 @@ def plot_loss_comparison(histories: Mapping[str, tuple[str, str, pd.DataFrame]],
     from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
 
-    from keras_frcnn.plots import save_figure_atomically
+    from keras_frcnn.training.plots import save_figure_atomically
 
     backbones = list(dict.fromkeys(backbone for backbone, _, _ in histories.values())) or ["-"]
     colours = _optimizer_colours(list(dict.fromkeys(optimizer for _, optimizer, _ in histories.values())))

@@ -6,8 +6,8 @@ from collections.abc import Sequence
 
 import tensorflow as tf
 
-from keras_frcnn.boxes import BoxCoder, pairwise_iou
-from keras_frcnn.matching import match_boxes, sample_balanced
+from keras_frcnn.model.boxes import BoxCoder, pairwise_iou
+from keras_frcnn.model.matching import match_boxes, sample_balanced
 
 _UNIT_BOX = (0.0, 0.0, 1.0, 1.0)
 
