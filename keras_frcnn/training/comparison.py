@@ -46,7 +46,8 @@ from keras_frcnn.atomic import write_json, write_text
 from keras_frcnn.config import Config
 from keras_frcnn.errors import UserError
 from keras_frcnn.training.runs import RunFolder
-from keras_frcnn.training.loop import TrainingDiverged, epochs_within_budget
+from keras_frcnn.training.hooks import epochs_within_budget
+from keras_frcnn.training.loop import TrainingDiverged
 
 PAPER_OPTIMIZERS = ("adadelta", "adamax", "rmsprop", "adagrad")
 """The four optimizers the paper compares, in its order."""

@@ -3,7 +3,8 @@
 One training step (:meth:`keras_frcnn.model.faster_rcnn.FasterRCNN.train_step_fn`) and two loops around it:
 ``model.fit`` (default strategy and MirroredStrategy) and a hand-written distributed loop
 (MultiWorkerMirroredStrategy, where Keras 3's ``fit`` fails: keras-team/keras#20585). Both
-commit epochs through the same :class:`_EpochCommitter`. See :mod:`keras_frcnn.training.distribute`.
+start and commit epochs through the same hooks (:mod:`keras_frcnn.training.hooks`). See
+:mod:`keras_frcnn.training.distribute`.
 
 An epoch is committed in this order, each file written atomically:
 ``checkpoints/epoch_NNNN.keras`` -> ``history.csv`` -> ``best.keras`` (if better) -> ``state.json``
@@ -16,9 +17,7 @@ step) continues exactly as an uninterrupted run would.
 from __future__ import annotations
 
 import dataclasses
-import math
 import os
-import time
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
@@ -28,16 +27,14 @@ import pandas as pd
 from keras_frcnn.annotations.classes import ClassMap
 from keras_frcnn.annotations.sources import source_of
 from keras_frcnn.annotations.records import ImageRecord
-from keras_frcnn.atomic import atomic_path, link_or_copy, write_json, write_text
+from keras_frcnn.atomic import write_json
 from keras_frcnn.config import Config
 from keras_frcnn.training.distribute import LOOPS
 from keras_frcnn.errors import UserError
-from keras_frcnn.progress import format_duration
+from keras_frcnn.training.hooks import HISTORY_COLUMNS, LOSS_COLUMNS, EpochHooks, TrainingState, standard_hooks
 from keras_frcnn.training.runs import RunFolder
 from keras_frcnn.training.warm_start import warm_start
 
-LOSS_COLUMNS = ("loss", "rpn_cls", "rpn_reg", "head_cls", "head_reg")
-HISTORY_COLUMNS = ("epoch",) + LOSS_COLUMNS + ("val_mAP", "val_coco_AP", "learning_rate", "seconds")
 
 
 class TrainingDiverged(UserError):
@@ -135,164 +132,6 @@ def split_records(records: Sequence[ImageRecord], val_fraction: float, seed: int
     train = [r for r in records if group_of(r.path) not in val_groups]
     val = [r for r in records if group_of(r.path) in val_groups]
     return train, val
-
-
-def epochs_within_budget(remaining_seconds: float, epoch_seconds: float, epochs_left: int) -> int:
-    """How many more epochs fit in ``remaining_seconds`` when one epoch takes ``epoch_seconds``."""
-    if epochs_left <= 0 or remaining_seconds <= 0:
-        return 0
-    if epoch_seconds <= 0:
-        return epochs_left
-    return int(max(0, min(epochs_left, math.floor(remaining_seconds / epoch_seconds))))
-
-
-def _finite(value) -> bool:
-    return value is not None and math.isfinite(float(value))
-
-
-def _numpy(value) -> np.ndarray:
-    """A variable's (or tensor's) value as NumPy, also for a distributed (mirrored) variable."""
-    import tensorflow as tf
-
-    value = getattr(value, "value", value)  # keras.Variable -> its tf.Variable (mirrored under a strategy)
-    return np.asarray(tf.convert_to_tensor(value))
-
-
-class _EpochCommitter:
-    """Validation mAP, checkpoints, history, plots and the state file at the end of each epoch.
-
-    Shared by both loops: ``fit`` reaches it through :attr:`callback`, the distributed loop calls
-    :meth:`begin_epoch`, :meth:`check_step` and :meth:`commit` itself. Only the chief writes (and
-    validates); other workers keep the epoch count and the state in step without touching the run.
-    """
-
-    def __init__(self, run: RunFolder, val_records: Sequence[ImageRecord], history: list[dict],
-                 state: dict, print_fn: Callable[[str], None], *, options: TrainOptions, base_learning_rate: float,
-                 chief: bool = True, images_per_epoch: int = 1, images_seen: int = 0):
-        import keras
-
-        self.run = run
-        self.options = options
-        self.base_learning_rate = base_learning_rate
-        self.out_of_time = False  # the time budget has no room for another epoch
-        self.val_records = list(val_records)
-        self.rows = history
-        self.state = state
-        self.print = print_fn
-        self.chief = chief
-        self.images_per_epoch = images_per_epoch  # global batch x steps per epoch
-        self.images_seen = images_seen
-        self.failure: str | None = None
-        self._detector = None
-        committer = self
-
-        class Callback(keras.callbacks.Callback):
-            def on_epoch_begin(self, epoch, logs=None):
-                committer.begin_epoch(self.model)
-
-            def on_train_batch_end(self, batch, logs=None):
-                if not committer.check_step((logs or {}).get("loss"), batch):
-                    self.model.stop_training = True
-
-            def on_epoch_end(self, epoch, logs=None):
-                if committer.failure is None:
-                    committer.commit(self.model, epoch, logs if logs is not None else {})
-                if committer.out_of_time:
-                    self.model.stop_training = True
-
-        self.callback = Callback()
-        self.current_epoch = 0
-        self.epoch_start = time.perf_counter()
-
-    def begin_epoch(self, model) -> None:
-        """Start the clock and set the epoch's learning rate (a function of the committed state,
-        so a resumed run continues the schedule)."""
-        rate = self.options.learning_rate_at(self.base_learning_rate, self.current_epoch,
-                                             self.state.get("train_seconds", 0.0))
-        model.optimizer.learning_rate.assign(rate)
-        self.epoch_start = time.perf_counter()
-
-    def check_step(self, loss, batch: int) -> bool:
-        """False (and :attr:`failure` set) when step ``batch`` of the epoch had a non-finite loss."""
-        if loss is not None and not math.isfinite(float(loss)):
-            self.failure = f"non-finite loss ({float(loss)}) at epoch {self.current_epoch + 1}, step {batch + 1}"
-            return False
-        return True
-
-    def commit(self, model, epoch: int, logs: dict) -> None:
-        from keras_frcnn.training.plots import plot_loss_curve
-
-        number = epoch + 1
-        row = {"epoch": number, **{k: float(logs[k]) for k in LOSS_COLUMNS if k in logs}}
-        if not all(_finite(row.get(k)) for k in LOSS_COLUMNS):
-            self.failure = f"non-finite loss at the end of epoch {number}"
-            model.stop_training = True
-            return
-        self.images_seen += self.images_per_epoch
-        if not self.chief:  # every worker holds the same weights: the chief alone writes them
-            self.current_epoch = number
-            self.state.update(epoch=number)
-            return
-        row.update(self._validate(model))
-        logs.update({k: row[k] for k in ("val_mAP", "val_coco_AP") if row[k] is not None})
-        row["learning_rate"] = float(_numpy(model.optimizer.learning_rate))
-        seconds = time.perf_counter() - self.epoch_start  # training and validation
-        self.state["train_seconds"] = self.state.get("train_seconds", 0.0) + seconds
-        if self.options.time_budget_minutes is not None:  # room for another epoch like this one?
-            remaining = 60.0 * self.options.time_budget_minutes - self.state["train_seconds"]
-            self.out_of_time = epochs_within_budget(remaining, seconds, epochs_left=1) == 0
-        row["seconds"] = round(seconds, 2)
-        self.rows.append(row)
-
-        os.makedirs(self.run.checkpoints, exist_ok=True)
-        checkpoint = os.path.join(self.run.checkpoints, f"epoch_{number:04d}.keras")
-        with atomic_path(checkpoint) as temp:
-            model.save(temp)
-        history = pd.DataFrame(self.rows, columns=list(HISTORY_COLUMNS))
-        write_text(self.run.history, history.to_csv(index=False))
-        score = row["val_mAP"] if row["val_mAP"] is not None else -row["loss"]
-        if self.state.get("best_score") is None or score > self.state["best_score"]:
-            link_or_copy(checkpoint, self.run.best)
-            self.state.update(best_score=score, best_epoch=number, best_val_mAP=row["val_mAP"])
-        self.state.update(epoch=number, checkpoint=os.path.relpath(checkpoint, self.run.root),
-                          iterations=int(_numpy(model.optimizer.iterations)), images_seen=self.images_seen)
-        write_json(self.run.state, self.state)  # the commit point
-        link_or_copy(checkpoint, self.run.last)
-        for name in os.listdir(self.run.checkpoints):
-            if name.endswith(".keras") and name != os.path.basename(checkpoint):
-                os.unlink(os.path.join(self.run.checkpoints, name))
-        plot_loss_curve(history, self.run.loss_curve)
-        self.current_epoch = number
-        val = "" if row["val_mAP"] is None else f"  val mAP {row['val_mAP']:.4f}  val COCO AP {row['val_coco_AP']:.4f}"
-        terms = "  ".join(f"{k} {row[k]:.4f}" for k in LOSS_COLUMNS)
-        best = " (best)" if self.state["best_epoch"] == number else ""
-        self.print(f"epoch {number}: {terms}{val}  {row['seconds']:.0f}s{best}{self._time_left(number)}")
-        if self.out_of_time:
-            self.print(f"time budget of {self.options.time_budget_minutes:g} min reached after epoch {number} "
-                       f"({self.state['train_seconds'] / 60:.1f} min of training)")
-
-    def _time_left(self, number: int) -> str:
-        """``"; about 12 min 30 s left"``: the budget's rest, or the epochs left at the mean epoch time."""
-        if self.out_of_time or number >= self.options.num_epochs:
-            return ""
-        epoch_seconds = self.state["train_seconds"] / max(number, 1)
-        left = (self.options.num_epochs - number) * epoch_seconds
-        if self.options.time_budget_minutes is not None:
-            left = min(left, 60.0 * self.options.time_budget_minutes - self.state["train_seconds"])
-        return f"; about {format_duration(left)} left"
-
-    def _validate(self, model) -> dict:
-        if not self.val_records:
-            return {"val_mAP": None, "val_coco_AP": None}
-        from keras_frcnn.evaluation import evaluate
-        from keras_frcnn.inference.detector import Detector, predict_records
-
-        if self._detector is None or self._detector.model is not model:
-            self._detector = Detector(model)
-        detections = predict_records(self._detector, self.val_records)
-        metrics = evaluate(self.val_records, detections, model.class_names)
-        voc = metrics["voc"]["mAP"]
-        return {"val_mAP": None if voc is None else float(voc), "val_coco_AP": float(metrics["coco"]["AP"])}
 
 
 def _write_run_files(run: RunFolder, config: Config, options: TrainOptions, class_map: ClassMap,
@@ -402,20 +241,19 @@ def train(run_dir: str, *, config: Config, options: TrainOptions, class_map: Cla
     dataset = make_dataset(train_records, class_map, model.frcnn_config, training=True, batch_size=global_batch,
                            seed=model.frcnn_config.seed, expansion=options.expansion, skip=consumed)
     base_rate = optimizer_settings(options.optimizer, options.learning_rate)["learning_rate"]
-    committer = _EpochCommitter(run, val_records, history, state, print_fn, options=options,
-                                base_learning_rate=base_rate, chief=chief,
-                                images_per_epoch=global_batch * options.epoch_length, images_seen=consumed)
-    committer.current_epoch = initial_epoch
+    training = TrainingState(run, options, state, history, print_fn, model=model)
+    hooks = EpochHooks(training, standard_hooks(val_records, base_rate), chief=chief,
+                       images_per_epoch=global_batch * options.epoch_length, images_seen=consumed)
     if _use_fit(options, strategy):
-        callbacks = [committer.callback,
+        callbacks = [hooks.callback,
                      keras.callbacks.TensorBoard(log_dir=run.logs, write_graph=False, update_freq="epoch")]
         model.fit(dataset, epochs=options.num_epochs, initial_epoch=initial_epoch,
                   steps_per_epoch=options.epoch_length, callbacks=callbacks, verbose=options.verbose, shuffle=False)
     else:
-        _distributed_loop(model, strategy, dataset, options, committer, initial_epoch, run, chief)
-    if committer.failure:
+        _distributed_loop(model, strategy, dataset, options, hooks, initial_epoch, run, chief)
+    if hooks.failure:
         kept = f"the last good checkpoint (epoch {state['epoch']}) is kept" if state.get("epoch") else "no epoch was completed"
-        raise TrainingDiverged(f"{committer.failure}: training stopped; {kept} in {run_dir}. "
+        raise TrainingDiverged(f"{hooks.failure}: training stopped; {kept} in {run_dir}. "
                         "Try a lower --lr or another --optimizer.")
     return _result(run, history, state, model)
 
@@ -430,10 +268,10 @@ def _use_fit(options: TrainOptions, strategy) -> bool:
     return options.loop == "fit"
 
 
-def _distributed_loop(model, strategy, dataset, options: TrainOptions, committer: _EpochCommitter,
+def _distributed_loop(model, strategy, dataset, options: TrainOptions, hooks: EpochHooks,
                       initial_epoch: int, run: RunFolder, chief: bool) -> None:
     """The epochs of ``fit`` written out: ``strategy.run`` of the model's own step on each replica's
-    part of the global batch, ``strategy.reduce`` of the loss terms, the shared epoch commit.
+    part of the global batch, ``strategy.reduce`` of the loss terms, the shared epoch hooks.
 
     Every worker runs it in lockstep (the steps all-reduce the gradients); each worker's loss
     terms are the global batch's, so all stop together on a non-finite loss.
@@ -459,22 +297,22 @@ def _distributed_loop(model, strategy, dataset, options: TrainOptions, committer
     writer = tf.summary.create_file_writer(os.path.join(run.logs, "train")) if chief else None
     show_bar = chief and options.verbose == 1
     for epoch in range(initial_epoch, options.num_epochs):
-        committer.begin_epoch(model)
+        hooks.begin_epoch(model)
         if show_bar:
             print(f"Epoch {epoch + 1}/{options.num_epochs}")
         bar = keras.utils.Progbar(options.epoch_length, stateful_metrics=LOSS_COLUMNS) if show_bar else None
         totals = dict.fromkeys(LOSS_COLUMNS, 0.0)
         for batch in range(options.epoch_length):
             values = {name: float(value) for name, value in train_step(iterator).items()}
-            if not committer.check_step(values["loss"], batch):
+            if not hooks.check_step(values["loss"], batch):
                 return
             for name in LOSS_COLUMNS:
                 totals[name] += values[name]
             if bar is not None:
                 bar.update(batch + 1, [(name, totals[name] / (batch + 1)) for name in LOSS_COLUMNS])
         logs = {name: totals[name] / options.epoch_length for name in LOSS_COLUMNS}
-        committer.commit(model, epoch, logs)
-        if committer.failure or committer.out_of_time:
+        hooks.commit(model, epoch, logs)
+        if hooks.stopped:
             return
         if writer is not None:
             with writer.as_default():
