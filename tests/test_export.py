@@ -135,7 +135,7 @@ def test_keras_export_is_inference_only(run_folder, image, tmp_path):
 @pytest.mark.parametrize("flags, message", [
     (["--model", "missing_run", "--output", "OUT"], "missing_run: model not found"),
     (["--model", "RUN", "--output", "OUT", "--format", "onnx"], "invalid choice: 'onnx'"),
-    (["--model", "RUN", "--output", "FULL"], "already exists and is not empty"),
+    (["--model", "RUN", "--output", "FULL"], "already exists and is not empty (pass --overwrite or another --output)"),
 ])
 def test_bad_export_flags_give_one_line(flags, message, run_folder, tmp_path, capsys):
     (tmp_path / "full").mkdir()

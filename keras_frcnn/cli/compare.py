@@ -19,7 +19,7 @@ import sys
 from typing import Sequence
 
 from keras_frcnn.cli.tensorflow_start import start_tensorflow
-from keras_frcnn.errors import UserError, run_cli
+from keras_frcnn.errors import UserError, flag_names, run_cli
 
 PROG = "compare_optimizers.py"
 
@@ -181,7 +181,7 @@ def _main(argv=None) -> int:
 
 def main(argv=None) -> int:
     """Entry point of ``compare_optimizers.py``: bad input is one line on stderr and exit status 2."""
-    return run_cli(_main, argv)
+    return run_cli(_main, argv, flag_names(build_parser(), lr_drops="--lr-drop-at"))
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ import sys
 
 from keras_frcnn.cli.args import ArgumentParser
 from keras_frcnn.cli.tensorflow_start import start_tensorflow
-from keras_frcnn.errors import run_cli
+from keras_frcnn.errors import flag_names, run_cli
 from keras_frcnn.inference.export import FORMATS, SIGNATURES, export
 
 
@@ -35,7 +35,7 @@ def _main(argv=None) -> int:
 
 
 def main(argv=None) -> int:
-    return run_cli(_main, argv)
+    return run_cli(_main, argv, flag_names(build_parser(), fmt="--format"))
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ import json
 import os
 import sys
 
-from keras_frcnn.errors import UserError, run_cli
+from keras_frcnn.errors import UserError, flag_names, run_cli
 
 NETWORK_ALIASES = {"vgg": "vgg16", "vgg16": "vgg16", "resnet50": "resnet50", "resnet": "resnet50", "tiny": "tiny"}
 
@@ -217,6 +217,7 @@ def _main(argv=None) -> int:
             options.time_budget_minutes = args.time_budget_minutes
         for name, value in scaling_options(args).items():  # e.g. resume on other hardware
             setattr(options, name, value)
+        options.validate()
         class_map = ClassMap.from_file(run.class_map)
         config = Config.from_dict(saved["model"])
         records = []
@@ -225,6 +226,13 @@ def _main(argv=None) -> int:
                                     labels=data.get("labels", "as-is")).records
         train_records, val_records = apply_split(run, records)
     else:
+        options = TrainOptions(optimizer=args.optimizer, learning_rate=args.lr, num_epochs=300 if args.num_epochs is None else args.num_epochs,
+                               epoch_length=args.epoch_length, batch_size=args.batch_size, expansion=args.expansion,
+                               input_weight_path=args.input_weight_path, init_from=args.init_from,
+                               deterministic=args.deterministic,
+                               time_budget_minutes=args.time_budget_minutes, lr_drops=tuple(args.lr_drop_at),
+                               lr_drop_factor=args.lr_drop_factor, **scaling_options(args))
+        options.validate()  # flag errors before reading any data
         if args.init_from:
             from keras_frcnn.cli.common import check_model_path
 
@@ -235,12 +243,6 @@ def _main(argv=None) -> int:
         else:
             train_records = records
         config = config_from_args(args, class_map)
-        options = TrainOptions(optimizer=args.optimizer, learning_rate=args.lr, num_epochs=300 if args.num_epochs is None else args.num_epochs,
-                               epoch_length=args.epoch_length, batch_size=args.batch_size, expansion=args.expansion,
-                               input_weight_path=args.input_weight_path, init_from=args.init_from,
-                               deterministic=args.deterministic,
-                               time_budget_minutes=args.time_budget_minutes, lr_drops=tuple(args.lr_drop_at),
-                               lr_drop_factor=args.lr_drop_factor, **scaling_options(args))
         data = {"path": os.path.abspath(args.path), "parser": args.parser, "clip": args.clip, "labels": args.labels,
                 "val": os.path.abspath(args.val) if args.val else None, "val_fraction": args.val_fraction,
                 "train_images": len(train_records), "val_images": len(val_records)}
@@ -277,7 +279,7 @@ def _warn_about_anchor_coverage(records, config) -> None:
 
 
 def main(argv=None) -> int:
-    return run_cli(_main, argv)
+    return run_cli(_main, argv, flag_names(build_parser(), lr_drops="--lr-drop-at"))
 
 
 if __name__ == "__main__":

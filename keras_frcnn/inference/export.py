@@ -33,7 +33,7 @@ import os
 import shutil
 import tempfile
 
-from keras_frcnn.errors import UserError
+from keras_frcnn.errors import OptionError, UserError
 
 FORMATS = ("saved_model", "keras")
 SIGNATURES = ("serving_default", "serving_float", "class_names")
@@ -121,19 +121,20 @@ def export(model_path: str, output: str, fmt: str = "saved_model", overwrite: bo
     from keras_frcnn.training.runs import resolve_model_path
 
     if fmt not in FORMATS:
-        raise UserError(f"--format must be one of {', '.join(FORMATS)}, not {fmt!r}")
+        raise OptionError("{0} must be one of {choices}, not {fmt!r}", "fmt", choices=", ".join(FORMATS), fmt=fmt)
     source = resolve_model_path(model_path)
     if fmt == "keras":
         target = output if output.endswith(".keras") else os.path.join(output, "model.keras")
         if os.path.exists(target) and not overwrite:
-            raise UserError(f"{target}: already exists (use --overwrite)")
+            raise OptionError("{target}: already exists (pass {0})", "overwrite", target=target)
         model = _load_float32(source)
         with atomic_path(target) as temp:
             model.save(temp)
         return target
 
     if os.path.isfile(output) or (os.path.isdir(output) and os.listdir(output) and not overwrite):
-        raise UserError(f"{output}: already exists and is not empty (use --overwrite or another --output)")
+        raise OptionError("{path}: already exists and is not empty (pass {0} or another {1})", "overwrite", "output",
+                          path=output)
     model = _load_float32(source)
     parent = os.path.dirname(os.path.abspath(output))
     os.makedirs(parent, exist_ok=True)

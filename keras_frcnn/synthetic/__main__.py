@@ -8,7 +8,7 @@ import time
 from typing import Sequence
 
 from keras_frcnn.cli.args import ArgumentParser, non_negative_int, probability
-from keras_frcnn.errors import run_cli
+from keras_frcnn.errors import flag_names, run_cli
 from keras_frcnn.progress import Progress
 from keras_frcnn.synthetic.generate import generate_dataset
 from keras_frcnn.synthetic.imaging import STYLES
@@ -106,7 +106,7 @@ def _main(argv: Sequence[str] | None) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Console entry point: returns the exit code (0, or 2 for a user error)."""
-    return run_cli(_main, argv)
+    return run_cli(_main, argv, flag_names(build_parser()))
 
 
 if __name__ == "__main__":

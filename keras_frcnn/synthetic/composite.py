@@ -78,7 +78,7 @@ def read_sources(folder: str | os.PathLike) -> dict[str, list[ImageRecord]]:
     try:
         data = read_annotations(folder, check_images=False)
     except UserError as err:
-        raise UserError(f"--from {folder}: not a readable folder of labelled karyograms: {err}") from None
+        raise UserError(f"{folder}: not a readable folder of labelled karyograms: {err}") from None
     classes = set(chromosome_classes())
     wrong = sorted({label for record in data.records for label in record.labels} - classes)
     if wrong:

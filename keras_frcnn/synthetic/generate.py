@@ -32,7 +32,7 @@ import cv2
 import numpy as np
 
 from keras_frcnn.annotations.classes import chromosome_labels
-from keras_frcnn.errors import UserError
+from keras_frcnn.errors import OptionError, UserError
 from keras_frcnn.synthetic.scene import COMPOSITE, Scene, check_options, render_scene
 
 SPLITS: tuple[str, ...] = ("train", "test")
@@ -155,12 +155,13 @@ def generate_dataset(
     """
     if mode == COMPOSITE:
         if source is None:
-            raise UserError("--mode composite needs --from FOLDER (labelled karyograms, e.g. a YOLO folder)")
+            raise OptionError("{0} composite needs {1} (a folder of labelled karyograms, e.g. a YOLO folder)",
+                              "mode", "source")
         from keras_frcnn.synthetic.composite import generate_composite  # imports this module
 
         return generate_composite(out_dir, source, n_train, n_test, seed, width, height, test_fraction, progress)
     if source is not None:
-        raise UserError(f"--from is only used with --mode {COMPOSITE}")
+        raise OptionError("{0} is only used with {1} {composite}", "source", "mode", composite=COMPOSITE)
     check_counts(n_train, n_test, seed)
     width, height = check_options(mode, width, height, abnormal_rate, exception_rate, style)
     manifest: dict = {

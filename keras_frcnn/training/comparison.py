@@ -44,7 +44,7 @@ from keras_frcnn.annotations.classes import ClassMap
 from keras_frcnn.annotations.records import ImageRecord
 from keras_frcnn.atomic import write_json, write_text
 from keras_frcnn.config import Config
-from keras_frcnn.errors import UserError
+from keras_frcnn.errors import OptionError, UserError
 from keras_frcnn.training.runs import RunFolder
 from keras_frcnn.training.hooks import epochs_within_budget
 from keras_frcnn.training.loop import TrainingDiverged
@@ -188,7 +188,7 @@ class Study:
                  retry_failed: bool = False, changeable_options: Sequence[str] = (),
                  print_fn: Callable[[str], None] = print, clock: Callable[[], float] = time.perf_counter):
         if budget_minutes is not None and not budget_minutes > 0:
-            raise UserError(f"--budget-minutes must be positive, not {budget_minutes}")
+            raise OptionError("{0} must be positive, not {value}", "budget_minutes", value=budget_minutes)
         names = [spec.name for spec in runs]
         if len(set(names)) != len(names):
             raise UserError("a network or an optimizer is listed twice")

@@ -38,7 +38,7 @@ import os
 from dataclasses import dataclass
 from typing import Iterator
 
-from keras_frcnn.errors import UserError
+from keras_frcnn.errors import OptionError, UserError
 
 STRATEGIES = ("auto", "none", "mirrored", "multiworker")
 LOOPS = ("auto", "fit", "custom")  # training loop: auto = fit, except the custom loop under multiworker
@@ -86,9 +86,9 @@ def check_tf_config() -> ClusterRole:
     """The role from ``TF_CONFIG``, or a clear error when ``--distribute multiworker`` lacks it."""
     role = cluster_role()
     if role.task_type is None:
-        raise UserError('--distribute multiworker needs TF_CONFIG, e.g. TF_CONFIG=\'{"cluster": {"worker": '
-                        '["host1:12345", "host2:12345"]}, "task": {"type": "worker", "index": 0}}\' '
-                        "(see the README, 'Scaling out')")
+        raise OptionError("{0} multiworker needs TF_CONFIG, e.g. TF_CONFIG={example} (see the README, "
+                          "'Scaling out')", "distribute", example='\'{"cluster": {"worker": ["host1:12345", '
+                          '"host2:12345"]}, "task": {"type": "worker", "index": 0}}\'')
     if role.task_type not in ("chief", "worker"):
         raise UserError(f"TF_CONFIG task type {role.task_type!r}: MultiWorkerMirroredStrategy has only "
                         "'chief' and 'worker' tasks")
@@ -112,8 +112,9 @@ def configure_virtual_devices(count: int) -> None:
     except RuntimeError:
         have = len(tf.config.list_logical_devices("CPU"))
         if have != count:
-            raise UserError(f"--virtual-devices {count}: TensorFlow already started with {have} CPU device(s); "
-                            "virtual devices must be set before the first TensorFlow operation") from None
+            raise OptionError("{0} {count}: TensorFlow already started with {have} CPU device(s); virtual devices "
+                              "must be set before the first TensorFlow operation", "virtual_devices", count=count,
+                              have=have) from None
 
 
 def gpu_count() -> int:
@@ -134,7 +135,8 @@ def make_strategy(name: str = "auto", virtual_devices: int = 0):
     several runs in one process), it returns the same strategy.
     """
     if name not in STRATEGIES:
-        raise UserError(f"--distribute must be one of {', '.join(STRATEGIES)}, not {name!r}")
+        raise OptionError("{0} must be one of {choices}, not {name!r}", "distribute", choices=", ".join(STRATEGIES),
+                          name=name)
     key = (name, int(virtual_devices or 0))
     if key not in _STRATEGIES:
         _STRATEGIES[key] = _new_strategy(name, int(virtual_devices or 0))

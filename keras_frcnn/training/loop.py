@@ -30,7 +30,7 @@ from keras_frcnn.annotations.records import ImageRecord
 from keras_frcnn.atomic import write_json
 from keras_frcnn.config import Config
 from keras_frcnn.training.distribute import LOOPS
-from keras_frcnn.errors import UserError
+from keras_frcnn.errors import OptionError, UserError
 from keras_frcnn.training.hooks import HISTORY_COLUMNS, LOSS_COLUMNS, EpochHooks, TrainingState, standard_hooks
 from keras_frcnn.training.runs import RunFolder
 from keras_frcnn.training.warm_start import warm_start
@@ -82,25 +82,28 @@ class TrainOptions:
         from keras_frcnn.training.distribute import STRATEGIES
 
         if self.num_epochs < 1 or self.epoch_length < 1 or self.batch_size < 1:
-            raise UserError("--num_epochs, --epoch_length and --batch-size must be at least 1")
+            raise OptionError("{0}, {1} and {2} must be at least 1", "num_epochs", "epoch_length", "batch_size")
         if self.distribute not in STRATEGIES:
-            raise UserError(f"--distribute must be one of {', '.join(STRATEGIES)}, not {self.distribute!r}")
+            raise OptionError("{0} must be one of {choices}, not {value!r}", "distribute",
+                              choices=", ".join(STRATEGIES), value=self.distribute)
         if self.loop not in LOOPS:
-            raise UserError(f"--loop must be one of {', '.join(LOOPS)}, not {self.loop!r}")
+            raise OptionError("{0} must be one of {choices}, not {value!r}", "loop", choices=", ".join(LOOPS),
+                              value=self.loop)
         if self.virtual_devices < 0:
-            raise UserError("--virtual-devices must not be negative")
+            raise OptionError("{0} must not be negative", "virtual_devices")
         if self.time_budget_minutes is not None and not self.time_budget_minutes > 0:
-            raise UserError(f"--time-budget-minutes must be positive, not {self.time_budget_minutes}")
+            raise OptionError("{0} must be positive, not {value}", "time_budget_minutes", value=self.time_budget_minutes)
         if self.time_budget_minutes is not None and self.distribute == "multiworker":
-            raise UserError("--time-budget-minutes does not work with --distribute multiworker (each worker's clock "
-                            "would decide on its own when to stop); use --num_epochs")
+            raise OptionError("{0} does not work with {1} multiworker (each worker's clock would decide on its own "
+                              "when to stop); use {2}", "time_budget_minutes", "distribute", "num_epochs")
         if any(not 0 < f < 1 for f in self.lr_drops) or not 0 < self.lr_drop_factor <= 1:
-            raise UserError("--lr-drop-at takes fractions of training in (0, 1) and --lr-drop-factor a value in (0, 1]")
+            raise OptionError("{0} takes fractions of training in (0, 1) and {1} a value in (0, 1]", "lr_drops",
+                              "lr_drop_factor")
         if self.input_weight_path and self.init_from:
-            raise UserError("give --input_weight_path or --init-from, not both")
+            raise OptionError("give {0} or {1}, not both", "input_weight_path", "init_from")
         if self.loop == "fit" and self.distribute == "multiworker":
-            raise UserError("--loop fit does not run under MultiWorkerMirroredStrategy in Keras 3 "
-                            "(keras-team/keras#20585); use --loop auto")
+            raise OptionError("{0} fit does not run under MultiWorkerMirroredStrategy in Keras 3 "
+                              "(keras-team/keras#20585); use {0} auto", "loop")
 
 
 @dataclass
