@@ -38,7 +38,7 @@ from keras_frcnn.annotations.images import ImageReadError, load_image, read_imag
 from keras_frcnn.annotations.label_schemes import paper49_detections
 from keras_frcnn.annotations.records import ImageRecord
 from keras_frcnn.inference.detections import Detections
-from keras_frcnn.cli.args import ArgumentParser, positive_int, probability  # noqa: F401  (part of this module's API)
+from keras_frcnn.cli.args import ArgumentParser, positive_float, positive_int, probability  # noqa: F401  (part of this module's API)
 from keras_frcnn.cli.tensorflow_start import start_tensorflow
 from keras_frcnn.errors import UserError
 from keras_frcnn.inference.karyotype import chromosome_indices
@@ -130,6 +130,44 @@ def add_model_argument(parser: argparse.ArgumentParser, *, required: bool = True
         "--model", required=required, metavar="PATH",
         help="trained model: a run folder (uses best.keras, else last.keras) or a .keras file",
     )
+
+
+def add_detection_arguments(parser: argparse.ArgumentParser, *, label_assignment: str | None) -> None:
+    """How detections become counted chromosomes (``test_frcnn.py``, ``karyotype_frcnn.py``):
+    ``--score-threshold --label-assignment --labels --karyotype-score --low-confidence``;
+    ``label_assignment`` is the default (None: the model's own setting)."""
+    parser.add_argument("--score-threshold", type=probability, default=None, metavar="P",
+                        help="keep detections scoring at least P (default: the model's score_threshold)")
+    default = "the model's setting" if label_assignment is None else label_assignment
+    parser.add_argument("--label-assignment", choices=("none", "optimal", "karyotype"), default=label_assignment,
+                        help="karyotype: each label at most as often as a cell holds it (24 classes: twice, Y once; "
+                        "49 labels: once) plus one extra copy when the model is sure (a trisomy); optimal: each "
+                        f"label at most once per image; none: per-class NMS (default: {default})")
+    add_labels_argument(parser, "the detections of a 24-class model (by position among the counted "
+                        "chromosomes; a 49-label model's detections are already so)")
+    parser.add_argument("--karyotype-score", type=probability, default=0.3, metavar="P",
+                        help="detections scoring at least P count as chromosomes; overlapping ones (IoU >= 0.5) "
+                        "count once, with their best label (default: 0.3)")
+    parser.add_argument("--low-confidence", type=probability, default=0.5, metavar="P",
+                        help="counted chromosomes scoring below P are marked and listed for review (default: 0.5)")
+
+
+def detection_setup(args: argparse.Namespace) -> tuple[list[ImageRecord], object, float]:
+    """The images, the model (with ``--label-assignment`` applied when given) and the score
+    threshold of a command made with :func:`add_detection_arguments`; warns when
+    ``--score-threshold`` is below what the model already drops."""
+    check_model_path(args.model)
+    records = image_records(args.path, args.parser)
+    check_images(records)
+    model = load_model(args.model)
+    if args.label_assignment is not None:
+        model.set_label_assignment(args.label_assignment)
+    model_threshold = float(model.frcnn_config.score_threshold)
+    threshold = model_threshold if args.score_threshold is None else args.score_threshold
+    if threshold < model_threshold:
+        warn(f"the model already drops detections scoring below its score_threshold {model_threshold:g}; "
+             f"--score-threshold {threshold:g} cannot bring them back")
+    return records, model, threshold
 
 
 def add_output_argument(parser: argparse.ArgumentParser, default: str) -> None:

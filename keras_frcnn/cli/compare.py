@@ -41,16 +41,6 @@ def _name_list(kind: str, known: Sequence[str], aliases: dict[str, str] | None =
     return parse
 
 
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
-    return value
-
-
 class _HelpFormatter(argparse.HelpFormatter):
     """Shows a flag's default when it has one and its help does not already say it."""
 
@@ -63,7 +53,7 @@ class _HelpFormatter(argparse.HelpFormatter):
 
 def build_parser() -> argparse.ArgumentParser:
     from keras_frcnn.cli import train as train_cli
-    from keras_frcnn.cli.common import ArgumentParser, positive_int
+    from keras_frcnn.cli.common import ArgumentParser, positive_float, positive_int
     from keras_frcnn.training.comparison import PAPER_NETWORKS, PAPER_OPTIMIZERS
     from keras_frcnn.training.optimizers import optimizer_names
 
@@ -80,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     study.add_argument("--output", default="runs/compare", metavar="FOLDER",
                        help="study folder: one run folder per backbone and optimizer, and the comparison")
     study.add_argument("--num_epochs", type=positive_int, default=300, help="epochs per run")
-    study.add_argument("--budget-minutes", type=_positive_float, metavar="M",
+    study.add_argument("--budget-minutes", type=positive_float, metavar="M",
                        help="wall-clock training budget for the whole study, split evenly across the runs")
     study.add_argument("--test", metavar="FILE",
                        help="held-out test annotations to evaluate every run on (default: the validation set)")

@@ -62,41 +62,16 @@ def build_parser() -> common.ArgumentParser:
     common.add_output_argument(parser, "karyotype_output")
     common.add_batch_size_argument(parser)
     common.add_quiet_argument(parser)
-    parser.add_argument("--score-threshold", type=common.probability, default=None, metavar="P",
-                        help="keep detections scoring at least P (default: the model's score_threshold)")
-    parser.add_argument("--label-assignment", choices=("none", "optimal", "karyotype"), default="karyotype",
-                        help="karyotype (default): each label at most as often as a cell holds it (24 classes: "
-                        "twice, Y once; 49 labels: once) plus one extra copy when the model is sure (a trisomy); "
-                        "optimal: each label at most once; none: per-class NMS")
-    common.add_labels_argument(parser, "the detections of a 24-class model (by position among the counted "
-                               "chromosomes; a 49-label model's detections are already so)")
-    parser.add_argument("--karyotype-score", type=common.probability, default=0.3, metavar="P",
-                        help="detections scoring at least P count as chromosomes; overlapping ones (IoU >= 0.5) "
-                        "count once, with their best label (default: 0.3)")
-    parser.add_argument("--low-confidence", type=common.probability, default=0.5, metavar="P",
-                        help="counted chromosomes scoring below P are marked in the karyogram and listed for "
-                        "review (default: 0.5)")
+    common.add_detection_arguments(parser, label_assignment="karyotype")
     parser.add_argument("--background", choices=BACKGROUNDS, default="white",
                         help="karyogram background: white (dark chromosomes, default) or black (bright ones), "
                         "whatever the staining of the spread")
     parser.add_argument("--no-mask", dest="mask", action="store_false",
                         help="show each chromosome's whole box instead of masking it to the chromosome")
-    parser.add_argument("--scale", type=_positive_float, default=None, metavar="S",
+    parser.add_argument("--scale", type=common.positive_float, default=None, metavar="S",
                         help="karyogram pixels per spread pixel, the same for every chromosome (default: the "
                         "longest chromosome 150 pixels tall)")
     return parser
-
-
-def _positive_float(text: str) -> float:
-    import argparse
-
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not value > 0 or not np.isfinite(value):
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
-    return value
 
 
 def check_chromosome_classes(class_names: Sequence[str], model_path: str) -> None:
@@ -194,18 +169,9 @@ def write_spread(folder: str, image: np.ndarray, detections: Detections, class_n
 
 def _main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    common.check_model_path(args.model)
-    records = common.image_records(args.path, args.parser)
-    common.check_images(records)
-    model = common.load_model(args.model)
+    records, model, threshold = common.detection_setup(args)
     class_names = model.class_names
     check_chromosome_classes(class_names, args.model)
-    model.set_label_assignment(args.label_assignment)
-    model_threshold = float(model.frcnn_config.score_threshold)
-    threshold = model_threshold if args.score_threshold is None else args.score_threshold
-    if threshold < model_threshold:
-        common.warn(f"the model already drops detections scoring below its score_threshold {model_threshold:g}; "
-                    f"--score-threshold {threshold:g} cannot bring them back")
     print(f"{len(records)} spread(s) from {args.path}; model {args.model} ({len(class_names)} classes, label "
           f"assignment {args.label_assignment}); score threshold {threshold:g}")
 

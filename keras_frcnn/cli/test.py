@@ -50,19 +50,7 @@ def build_parser() -> common.ArgumentParser:
     common.add_output_argument(parser, "test_output")
     common.add_batch_size_argument(parser)
     common.add_quiet_argument(parser)
-    parser.add_argument("--score-threshold", type=common.probability, default=None, metavar="P",
-                        help="keep detections scoring at least P (default: the model's score_threshold)")
-    parser.add_argument("--label-assignment", choices=("none", "optimal", "karyotype"), default=None,
-                        help="optimal: each label at most once per image, chosen to maximise the product of the "
-                        "class probabilities (49-label karyograms); karyotype: each at most as often as a cell "
-                        "holds it (24 classes: twice, Y once); none: per-class NMS (default: the model's setting)")
-    common.add_labels_argument(parser, "the detections of a 24-class model (by position among the counted "
-                               "chromosomes; a 49-label model's detections are already so)")
-    parser.add_argument("--karyotype-score", type=common.probability, default=0.3, metavar="P",
-                        help="karyotype: detections scoring at least P count as chromosomes; overlapping ones "
-                        "(IoU >= 0.5) count once, with their best label (default: 0.3)")
-    parser.add_argument("--low-confidence", type=common.probability, default=0.5, metavar="P",
-                        help="karyotype: counted chromosomes scoring below P are listed for review (default: 0.5)")
+    common.add_detection_arguments(parser, label_assignment=None)
     return parser
 
 
@@ -90,18 +78,8 @@ def output_names(records: Sequence[ImageRecord]) -> list[str]:
 
 def _main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    common.check_model_path(args.model)
-    records = common.image_records(args.path, args.parser)
-    common.check_images(records)
-    model = common.load_model(args.model)
-    if args.label_assignment is not None:
-        model.set_label_assignment(args.label_assignment)
+    records, model, threshold = common.detection_setup(args)
     class_names = model.class_names
-    model_threshold = float(model.frcnn_config.score_threshold)
-    threshold = model_threshold if args.score_threshold is None else args.score_threshold
-    if threshold < model_threshold:
-        common.warn(f"the model already drops detections scoring below its score_threshold {model_threshold:g}; "
-                    f"--score-threshold {threshold:g} cannot bring them back")
     print(f"{len(records)} image(s) from {args.path}; model {args.model} ({len(class_names)} classes); "
           f"score threshold {threshold:g}")
 
