@@ -74,8 +74,8 @@ class Detector:
     snapshot taken now, which later training does not reach (create a new detector after
     training more). TensorFlow's oneDNN convolutions then keep their kernels in oneDNN's blocked
     layout; with variable kernels at batch size 1 they read them in TensorFlow's layout, which
-    is slower on a CPU (VGG16 detection takes about 1.25x as long, see ``python -m
-    keras_frcnn.cli.benchmark``). The detections are the same. ``test_frcnn.py`` and
+    is slower on a CPU (``python -m keras_frcnn.cli.benchmark`` measures by how much). The
+    detections are the same. ``test_frcnn.py`` and
     ``measure_map.py`` run models this way. TensorFlow caches those convolutions by shape alone,
     so in a process that has already run the same shapes with variable kernels (training, or
     ``model.detect``) the gain may not appear; the results are the same either way.
