@@ -41,7 +41,7 @@ def test_a_command_starts_tensorflow_silently_on_a_cpu_machine():
 
 def test_an_augmented_training_pipeline_logs_nothing(tmp_path):
     """Quarter turns run on float32: TensorFlow's oneDNN transpose logs an error line for uint8 on
-    CPUs without AVX-512 (it then falls back), which a user reads as a fault."""
+    many CPUs (it then falls back), which a user reads as a fault."""
     script = f"""
 import cv2, numpy as np
 from keras_frcnn.cli.tensorflow_start import start_tensorflow

@@ -260,8 +260,9 @@ def make_dataset(
             transform_id = random_transform_id(*flags, seed=key)
         if augment:
             # Transform, then resize: both commute, and the image is smaller before the resize. In
-            # float32 (as the resize computes anyway): TensorFlow's oneDNN transpose logs an error
-            # line for uint8 on CPUs without AVX-512 (then falls back), which users read as a fault.
+            # float32 (as the resize computes anyway): TensorFlow 2.21's oneDNN transpose logs an
+            # error line for uint8 on many CPUs (an AMD EPYC with AVX-512 among them) and falls
+            # back, and users read that line as a fault.
             image, boxes = apply_transform(tf.cast(image, tf.float32), boxes, transform_id)
             if config.mirror_labels == "swap_lr":
                 swapped = tf.gather(swap_table, tf.maximum(labels, 0))
