@@ -164,3 +164,13 @@ def test_align_paths_tries_as_written_then_beside_the_file_then_the_file_name(tm
     aligned, unmatched, by_name = align_paths(found, truth, str(tmp_path / "dets.csv"))
     assert [d.path for d in aligned[:3]] == [r.path for r in truth]
     assert [d.path for d in unmatched] == ["/somewhere/else/d.png"] and by_name == 1
+
+
+def test_json_onto_the_report_file_keeps_the_full_report(data: Path):
+    out = data / "out"
+    result = run_measure("-p", str(data / "gt.csv"), "--detections", str(data / "perfect.csv"),
+                         "--output", str(out), "--json", str(out / "metrics.json"))
+    assert result.returncode == 0, result.stderr
+    saved = json.loads((out / "metrics.json").read_text())
+    assert saved["voc"]["mAP"] == 1.0 and saved["settings"]["iou_threshold"] == 0.5  # not cut to the metrics
+    assert result.stdout.count("metrics.json") == 1

@@ -105,7 +105,7 @@ def _main(argv=None) -> int:
                for network in args.networks}
     options = TrainOptions(num_epochs=args.num_epochs, epoch_length=args.epoch_length, batch_size=args.batch_size,
                            expansion=args.expansion, input_weight_path=args.input_weight_path,
-                           deterministic=args.deterministic, verbose=2 if args.quiet or not sys.stdout.isatty() else 1,
+                           deterministic=args.deterministic, verbose=0 if args.quiet or not sys.stdout.isatty() else 1,
                            lr_drops=tuple(args.lr_drop_at), lr_drop_factor=args.lr_drop_factor,
                            **scaling_options(args))
     specs = plan_study(args.output, args.networks, args.optimizers, configs, options)

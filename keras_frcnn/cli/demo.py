@@ -56,7 +56,7 @@ def _main(argv=None) -> int:
     measure_dir = os.path.join(args.output, "measure")
     print(f"[4/4] measuring mAP -> {measure_dir}")
     _check(measure.main(["-p", os.path.join(data, "test.csv"), "--detections", os.path.join(test_dir, "detections.csv"),
-                         "--output", measure_dir, "--json", os.path.join(measure_dir, "metrics.json")]), "measuring")
+                         "--output", measure_dir]), "measuring")
     with open(os.path.join(measure_dir, "metrics.json"), encoding="utf-8") as handle:
         metrics = json.load(handle)
     minutes = (time.perf_counter() - start) / 60

@@ -270,7 +270,7 @@ def _write_outputs(args, metrics: dict, confusion: ConfusionSummary, sides: Side
             seconds_per_image=page["seconds"], program=PROG, score_threshold=args.score_threshold,
             iou_threshold=args.iou, eval_score_threshold=args.score_threshold,
         ))
-    if args.json:
+    if args.json and os.path.abspath(args.json) != os.path.abspath(paths[0]):  # metrics.json holds them already
         write_json(args.json, metrics)
         paths.append(args.json)
     print(f"wrote {', '.join(paths)}")

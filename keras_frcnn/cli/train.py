@@ -249,7 +249,7 @@ def _main(argv=None) -> int:
     make_strategy(options.distribute, options.virtual_devices)  # before the coverage check builds a backbone
     if not args.resume:
         _warn_about_anchor_coverage(train_records, config)
-    options.verbose = 2 if args.quiet or not sys.stdout.isatty() else 1
+    options.verbose = 0 if args.quiet or not sys.stdout.isatty() else 1  # our epoch line says the rest
     print(f"training {config.network} with {options.optimizer} on {len(train_records)} images "
           f"({len(val_records)} for validation), {len(class_map)} classes -> {run.root}")
     result = train(run.root, config=config, options=options, class_map=class_map, train_records=train_records,
