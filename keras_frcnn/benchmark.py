@@ -162,10 +162,13 @@ def phase_peak_rss(setup: dict, phase: str, steps: int = 3) -> float:
 
 
 def _in_fresh_process(function, *args):
-    """``function(*args)`` in a new Python process (spawned: nothing of this one's TensorFlow state)."""
+    """``function(*args)`` in a new Python process (spawned: nothing of this one's TensorFlow state),
+    which starts TensorFlow as the commands do (without the start-up lines of a CPU machine)."""
     import multiprocessing
 
-    with multiprocessing.get_context("spawn").Pool(1) as pool:
+    from keras_frcnn.cli.tensorflow_start import start_tensorflow
+
+    with multiprocessing.get_context("spawn").Pool(1, initializer=start_tensorflow) as pool:
         return pool.apply(function, args)
 
 
