@@ -14,6 +14,7 @@ from keras_frcnn.annotations.records import ImageRecord
 from keras_frcnn.config import Config
 from keras_frcnn.data.augment import transform_swaps_lr
 from keras_frcnn.data.pipeline import (
+    image_dataset,
     make_dataset,
     resize_scale,
     resize_scale_tf,
@@ -307,3 +308,23 @@ def test_skip_continues_the_same_stream(tmp_path):
     for expected, actual in zip(full[4:], resumed):
         for key in ("image_index", "transform_id", "boxes", "images"):
             np.testing.assert_array_equal(expected[key].numpy(), actual[key].numpy())
+
+
+def test_the_inference_images_equal_the_training_pipeline_without_augmentation(tmp_path):
+    """image_dataset reads no boxes, but resizes and pads exactly as the training pipeline does."""
+    a = write_image(tmp_path, "a.png", 30, 40, seed=1)
+    b = write_image(tmp_path, "b.png", 50, 20, grey=True, seed=2)
+    with open(a, "rb") as handle:
+        embedded = record("a-embedded.png", image_bytes=handle.read())
+    records = [record(a, [[1, 2, 10, 12]], ["1-l"]), record(b), embedded]
+    config = Config(class_names=CLASSES.names, im_size=60, max_size=100)
+    expected = list(make_dataset(records, CLASSES, config, training=False, batch_size=2))
+    found = list(image_dataset(records, config, batch_size=2))
+    assert len(found) == len(expected) == 2
+    for got, want in zip(found, expected):
+        assert set(got) == {"images", "image_shape", "scale", "image_index"}
+        for key in got:
+            np.testing.assert_array_equal(got[key].numpy(), want[key].numpy(), err_msg=key)
+    # a: 30 x 40 -> 60 x 80; b: 50 x 20 would be 150 x 60, but the longer side is capped: 100 x 40
+    assert found[0]["images"].shape == (2, 100, 80, 3)
+    assert found[0]["image_shape"].numpy().tolist() == [[60, 80], [100, 40]]

@@ -140,6 +140,22 @@ def _check_records(records: Sequence[ImageRecord], class_map: ClassMap, max_boxe
             raise UserError(f"{record.path}: label(s) not in the class list: {', '.join(unknown)}")
 
 
+def _image_sources(records: Sequence[ImageRecord]) -> dict:
+    """Where each record's image comes from: its embedded bytes, or its file."""
+    return {
+        "path": tf.constant([str(r.path) for r in records], tf.string),
+        "bytes": tf.constant([r.image_bytes or b"" for r in records], tf.string),
+        "has_bytes": tf.constant([r.image_bytes is not None for r in records], tf.bool),
+    }
+
+
+def _decoded(sources: dict, index) -> tf.Tensor:
+    """Image ``index`` of :func:`_image_sources`, decoded (uint8 RGB)."""
+    encoded = tf.cond(sources["has_bytes"][index], lambda: sources["bytes"][index],
+                      lambda: tf.io.read_file(sources["path"][index]))
+    return decode_image(encoded)
+
+
 def _record_tensors(records: Sequence[ImageRecord], class_map: ClassMap, max_boxes: int) -> dict:
     n = len(records)
     boxes = np.zeros((n, max_boxes, 4), np.float32)
@@ -148,9 +164,7 @@ def _record_tensors(records: Sequence[ImageRecord], class_map: ClassMap, max_box
         boxes[i, : record.num_boxes] = record.boxes
         labels[i, : record.num_boxes] = class_map.to_ids(record.labels)
     return {
-        "path": tf.constant([str(r.path) for r in records], tf.string),
-        "bytes": tf.constant([r.image_bytes or b"" for r in records], tf.string),
-        "has_bytes": tf.constant([r.image_bytes is not None for r in records], tf.bool),
+        **_image_sources(records),
         "boxes": tf.constant(boxes),
         "labels": tf.constant(labels),
         "num_boxes": tf.constant([r.num_boxes for r in records], tf.int32),
@@ -240,12 +254,7 @@ def make_dataset(
 
     def prepare(element):
         index = element["image_index"]
-        encoded = tf.cond(
-            data["has_bytes"][index],
-            lambda: data["bytes"][index],
-            lambda: tf.io.read_file(data["path"][index]),
-        )
-        image = decode_image(encoded)
+        image = _decoded(data, index)
         hw = tf.shape(image)[:2]
         boxes = clip_boxes(data["boxes"][index], hw[0], hw[1])
         labels = data["labels"][index]
@@ -313,3 +322,23 @@ def make_dataset(
         drop_remainder=repeat,
     )
     return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def image_dataset(records: Sequence[ImageRecord], config: Config, *, batch_size: int = 1) -> tf.data.Dataset:
+    """The images of ``records`` for inference, in order, in batches of ``batch_size``: ``images``,
+    ``image_shape``, ``scale`` and ``image_index`` (boxes and labels are not read). Decoded and
+    resized exactly as for training (:func:`resize_image`), zero-padded to the batch's largest,
+    and prepared in parallel ahead of the model."""
+    if batch_size < 1:
+        raise UserError(f"batch_size must be at least 1, not {batch_size}")
+    sources = _image_sources(records)
+    im_size, max_size = config.im_size, config.max_size
+
+    def prepare(index):
+        image, scale = resize_image(_decoded(sources, index), im_size, max_size)
+        return {"images": image, "image_shape": tf.shape(image)[:2], "scale": scale, "image_index": index}
+
+    indices = tf.data.Dataset.range(len(records)).map(lambda i: tf.cast(i, tf.int32))
+    dataset = indices.map(prepare, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return dataset.padded_batch(batch_size, padding_values={"images": 0.0, "image_shape": 0, "scale": 0.0,
+                                                            "image_index": 0}).prefetch(tf.data.AUTOTUNE)

@@ -144,21 +144,19 @@ class KernelSnapshot:
 
 def predict_records(model, records, batch_size: int = 1, progress=None) -> list:
     """Detections (:class:`keras_frcnn.inference.detections.Detections`) for every record's image, in
-    original coordinates, through the same tf.data pipeline as training (no augmentation).
+    original coordinates; the images are decoded and resized by
+    :func:`keras_frcnn.data.pipeline.image_dataset`, as for training, ahead of the model.
 
     ``progress``, if given, is called with the number of images done after each batch.
     """
-    from keras_frcnn.annotations.classes import ClassMap
-    from keras_frcnn.annotations.records import ImageRecord
-    from keras_frcnn.data.pipeline import make_dataset
+    from keras_frcnn.data.pipeline import image_dataset
     from keras_frcnn.inference.detections import Detections
 
-    images_only = [ImageRecord(r.path, np.zeros((0, 4), np.float32), (), image_bytes=r.image_bytes) for r in records]
-    if not images_only:
+    records = list(records)
+    if not records:
         return []
-    dataset = make_dataset(images_only, ClassMap(model.class_names), model.frcnn_config, training=False,
-                           batch_size=batch_size)
-    results: list = [None] * len(images_only)
+    dataset = image_dataset(records, model.frcnn_config, batch_size=batch_size)
+    results: list = [None] * len(records)
     done = 0
     for batch in dataset:
         outputs = model.predict_on_batch({key: batch[key] for key in ("images", "image_shape", "scale")})
