@@ -297,8 +297,8 @@ def predict_in_chunks(
     model, records: Sequence[ImageRecord], batch_size: int, *, chunk_images: int = 64
 ) -> Iterator[tuple[int, list[Detections], list[float]]]:
     """Run ``model`` on the records' images, ``chunk_images`` at a time (rounded to whole
-    batches), by :func:`keras_frcnn.inference.detector.predict_records` (the training pipeline, no
-    augmentation). Yields ``(index of the chunk's first record, its detections, seconds per image)``;
+    batches), by :func:`keras_frcnn.inference.detector.predict_records` (images decoded and resized
+    as for training, ahead of the model). Yields ``(index of the chunk's first record, its detections, seconds per image)``;
     an image's time is its batch's time shared out (the first batch includes start-up).
     Images TensorFlow cannot decode (TIFF) are decoded by OpenCV and handed over as PNG.
     The model runs with its convolution kernels as constants (:class:`keras_frcnn.inference.detector.Detector`)."""
