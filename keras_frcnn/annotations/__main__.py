@@ -33,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
         "check",
         help="summarise a data set and list every problem",
         description="Read annotations (CSV, LabelMe JSON file or folder, Pascal VOC XML file or folder, "
-        "COCO JSON), print a summary and every problem. Exit 0 if there is no error, 2 otherwise.",
+        "COCO JSON, YOLO folder), print a summary and every problem. Exit 0 if there is no error, 2 otherwise.",
     )
     check.add_argument("path", metavar="PATH", help="annotation file or folder")
     _add_reading_arguments(check)

@@ -29,7 +29,7 @@ from keras_frcnn.cli import common
 from keras_frcnn.inference.detections import Detections, write_detections_csv
 from keras_frcnn.errors import run_cli
 from keras_frcnn.inference.karyotype import karyotype_table, select_chromosomes, summarise_detections
-from keras_frcnn.inference.report import write_annotated_image
+from keras_frcnn.inference.report import distinct_file_names, write_annotated_image
 from keras_frcnn.inference.review_page import describe_model, write_review_page
 
 PROG = "test_frcnn.py"
@@ -63,17 +63,8 @@ def keep_confident(detections: Detections, threshold: float) -> Detections:
 
 def output_names(records: Sequence[ImageRecord]) -> list[str]:
     """A distinct ``<name>.png`` per record (its file name without extension; ``_2``, ``_3``... for repeats)."""
-    names: list[str] = []
-    taken: set[str] = set()
-    for record in records:
-        stem = os.path.splitext(os.path.basename(record.path))[0] or "image"
-        name, copy = f"{stem}.png", 1
-        while name.lower() in taken:
-            copy += 1
-            name = f"{stem}_{copy}.png"
-        taken.add(name.lower())
-        names.append(name)
-    return names
+    stems = [os.path.splitext(os.path.basename(record.path))[0] or "image" for record in records]
+    return distinct_file_names(stems, ".png")
 
 
 def _main(argv: Sequence[str] | None = None) -> int:

@@ -338,7 +338,7 @@ def image_dataset(records: Sequence[ImageRecord], config: Config, *, batch_size:
         image, scale = resize_image(_decoded(sources, index), im_size, max_size)
         return {"images": image, "image_shape": tf.shape(image)[:2], "scale": scale, "image_index": index}
 
-    indices = tf.data.Dataset.range(len(records)).map(lambda i: tf.cast(i, tf.int32))
+    indices = tf.data.Dataset.range(len(records), output_type=tf.int32)
     dataset = indices.map(prepare, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     return dataset.padded_batch(batch_size, padding_values={"images": 0.0, "image_shape": 0, "scale": 0.0,
                                                             "image_index": 0}).prefetch(tf.data.AUTOTUNE)

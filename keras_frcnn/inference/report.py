@@ -82,6 +82,21 @@ def draw_detections(
     return canvas
 
 
+def distinct_file_names(stems: Sequence[str], extension: str) -> list[str]:
+    """``<stem><extension>`` per stem, made distinct ignoring case (``_2``, ``_3``... for repeats),
+    so no two images of one output folder overwrite each other on any file system."""
+    names: list[str] = []
+    taken: set[str] = set()
+    for stem in stems:
+        name, copy = f"{stem}{extension}", 1
+        while name.lower() in taken:
+            copy += 1
+            name = f"{stem}_{copy}{extension}"
+        taken.add(name.lower())
+        names.append(name)
+    return names
+
+
 def save_image(path: str | os.PathLike, image: np.ndarray) -> None:
     """Write an RGB image (the format from the extension, e.g. ``.png``) atomically."""
     path = os.fspath(path)

@@ -57,7 +57,7 @@ from keras_frcnn.atomic import atomic_path, write_text
 from keras_frcnn.inference.detections import Detections
 from keras_frcnn.errors import UserError
 from keras_frcnn.inference.karyotype import CHROMOSOMES, KaryotypeSummary, summarise_detections, summarise_karyotype
-from keras_frcnn.inference.report import label_colour
+from keras_frcnn.inference.report import distinct_file_names, label_colour
 
 REPORT_NAME = "report.html"
 IMAGES_DIR = "report_images"
@@ -235,18 +235,9 @@ def _key(path: str) -> str:
 # ----------------------------------------------------------------------------- pictures
 def picture_names(paths: Sequence[str]) -> list[str]:
     """A distinct, URL-safe ``<name>.jpg`` per image path (``_2``, ``_3``... for repeats)."""
-    names: list[str] = []
-    taken: set[str] = set()
-    for path in paths:
-        stem = os.path.splitext(os.path.basename(path))[0]
-        stem = re.sub(r"[^\w.-]+", "_", stem).strip("._") or "image"
-        name, copy = f"{stem}.jpg", 1
-        while name.lower() in taken:
-            copy += 1
-            name = f"{stem}_{copy}.jpg"
-        taken.add(name.lower())
-        names.append(name)
-    return names
+    stems = [re.sub(r"[^\w.-]+", "_", os.path.splitext(os.path.basename(path))[0]).strip("._") or "image"
+             for path in paths]
+    return distinct_file_names(stems, ".jpg")
 
 
 def _fit(image: np.ndarray, side: int) -> np.ndarray:
