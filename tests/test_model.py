@@ -27,7 +27,8 @@ def model():
 
 def test_loss_terms_are_reported_and_finite(model, data):
     history = model.fit(tf.data.Dataset.from_tensors(data).repeat(), steps_per_epoch=2, epochs=1, verbose=0)
-    assert set(history.history) == {"loss", "rpn_cls", "rpn_reg", "head_cls", "head_reg"}
+    assert set(history.history) == {"loss", "rpn_cls", "rpn_reg", "head_cls", "head_reg", "skipped_steps"}
+    assert history.history["skipped_steps"] == [0.0]
     values = {k: v[-1] for k, v in history.history.items()}
     assert all(np.isfinite(v) for v in values.values())
     parts = values["rpn_cls"] + values["rpn_reg"] + values["head_cls"] + values["head_reg"]
@@ -139,6 +140,59 @@ def test_weights_errors_are_clear(tmp_path):
         build_backbone(Config(class_names=("a",), network="vgg16", weights=str(tmp_path / "missing.h5")))
     with pytest.raises(UserError, match="at least 4 blocks"):
         build_backbone(Config(class_names=("a",), network="tiny", tiny_filters=(8, 8)))
+
+
+def test_lean_load_skips_the_optimizer_and_gives_the_same_weights_and_detections(model, data, tmp_path):
+    from keras_frcnn.training.runs import load_model
+
+    path = tmp_path / "model.keras"
+    model.save(path)  # with the optimizer's state (fit ran above or runs now)
+    full = load_model(str(path), with_optimizer=True)
+    lean = load_model(str(path))
+    assert full.optimizer is not None and full.optimizer.variables
+    assert getattr(lean, "optimizer", None) is None
+    for a, b in zip(model.get_weights(), lean.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    inputs = {"images": data["images"], "image_shape": data["image_shape"]}
+    expected, actual = full.predict_on_batch(inputs), lean.predict_on_batch(inputs)
+    for key in expected:
+        np.testing.assert_array_equal(expected[key], actual[key])
+
+
+def test_an_uninitialised_model_has_zero_fc_kernels_until_loaded():
+    built = FasterRCNN(tiny_config(), initialize=False)
+    head = built.roi_heads.head
+    assert not np.any(head.get_layer("fc6").kernel.numpy()) and not np.any(head.get_layer("fc7").kernel.numpy())
+    assert np.any(FasterRCNN(tiny_config()).roi_heads.head.get_layer("fc6").kernel.numpy())
+
+
+def test_tiny_backbone_loads_its_weights_file_or_refuses_with_a_clear_error(tmp_path):
+    filters = (4, 8, 8, 16)
+    keras.utils.set_random_seed(1)
+    source = build_backbone(Config(class_names=("a",), network="tiny", tiny_filters=filters))
+    path = str(tmp_path / "tiny.weights.h5")
+    source.features.save_weights(path)
+    keras.utils.set_random_seed(2)  # another random start: only the file can make the two equal
+    loaded = build_backbone(Config(class_names=("a",), network="tiny", tiny_filters=filters, weights=path))
+    for a, b in zip(source.features.get_weights(), loaded.features.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    fresh = build_backbone(Config(class_names=("a",), network="tiny", tiny_filters=filters))
+    assert not np.array_equal(fresh.features.get_weights()[0], source.features.get_weights()[0])
+
+    def tiny(weights, tiny_filters=filters):
+        return build_backbone(Config(class_names=("a",), network="tiny", tiny_filters=tiny_filters, weights=weights))
+
+    with pytest.raises(UserError, match="no ImageNet weights"):
+        tiny("imagenet")
+    with pytest.raises(UserError, match="missing.weights.h5: backbone weights file not found"):
+        tiny(str(tmp_path / "missing.weights.h5"))
+    other = tmp_path / "other.h5"
+    other.write_bytes(b"not weights")
+    with pytest.raises(UserError, match="loads a .weights.h5 file"):
+        tiny(str(other))
+    with pytest.raises(UserError, match="not the weights of this tiny backbone") as error:
+        tiny(path, tiny_filters=(8, 8, 16, 32))  # other filter counts: the shapes differ
+    assert "\n" not in str(error.value)
 
 
 def test_roi_box_features_reach_the_class_head_train_and_survive_save_and_load(data, tmp_path):

@@ -3,7 +3,8 @@
 ``vgg16``: conv1_1 ... conv5_3 shared (512 channels); fc6/fc7 on 7x7 pooled RoIs.
 ``resnet50``: conv1 ... conv4 (C4, 1024 channels) shared; the conv5 stage on 14x14 pooled RoIs
 (stride 2 -> 7x7), then global average pooling.
-``tiny``: four small conv blocks, for tests and quick CPU experiments.
+``tiny``: four small conv blocks, for tests and quick CPU experiments; it has no ImageNet weights,
+but takes a ``.weights.h5`` file of its feature extractor (``Backbone.features.save_weights``).
 
 Inputs are RGB pixels in [0, 255]; each backbone applies its own preprocessing
 (:func:`preprocess`), so grey images (three equal channels) work unchanged.
@@ -14,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
+import warnings
 from dataclasses import dataclass
 
 import keras
@@ -45,8 +47,9 @@ def output_stride(features: keras.Model, probe: int = 256) -> int:
 
 @functools.lru_cache(maxsize=8)
 def _stride_of(network: str, tiny_filters: tuple[int, ...]) -> int:
-    config = Config(network=network, tiny_filters=tiny_filters, class_names=("object",))
-    return output_stride(_BUILDERS[network](config).features)
+    # A one-unit fc head: the stride needs the features alone (VGG16's fc6 would take 1.2 GB to build)
+    config = Config(network=network, tiny_filters=tiny_filters, class_names=("object",), head_units=1)
+    return output_stride(_BUILDERS[network](config, "zeros").features)
 
 
 def backbone_stride(config: Config) -> int:
@@ -62,9 +65,13 @@ def preprocess(images, mode: str):
     return images / 127.5 - 1.0
 
 
-def build_backbone(config: Config) -> Backbone:
-    """Build the configured backbone, load its weights and freeze what the config says."""
-    backbone = _BUILDERS[config.network](config)
+def build_backbone(config: Config, initialize: bool = True) -> Backbone:
+    """Build the configured backbone, load its weights and freeze what the config says.
+
+    ``initialize=False`` leaves the fc head's kernels at zero instead of drawing random ones, for a
+    model whose weights are loaded next: drawing VGG16's fc6 kernel (411 MB) takes three times its
+    size at once, memory TensorFlow's CPU allocator keeps for the rest of the process."""
+    backbone = _BUILDERS[config.network](config, "glorot_uniform" if initialize else "zeros")
     backbone = dataclasses.replace(backbone, stride=output_stride(backbone.features))
     _freeze_early_blocks(backbone.features, config)
     if _batchnorm_frozen(config):
@@ -99,14 +106,16 @@ def _application(constructor, config: Config, name: str) -> keras.Model:
         raise UserError(f"{weights}: cannot load {name} weights ({err})") from None
 
 
-def _vgg16(config: Config) -> Backbone:
+def _vgg16(config: Config, head_initializer: str) -> Backbone:
     app = _application(keras.applications.VGG16, config, "vgg16")
     features = keras.Model(app.input, app.get_layer("block5_conv3").output, name="vgg16_features")
-    head = _fc_head(512, config.pool_size, config.head_units, "vgg16_head")
+    head = _fc_head(512, config.pool_size, config.head_units, "vgg16_head", head_initializer)
     return Backbone(features, head, config.pool_size, "caffe")
 
 
-def _resnet50(config: Config) -> Backbone:
+def _resnet50(config: Config, head_initializer: str) -> Backbone:
+    """C4 features and the conv5 head; the head's layers come from the application (``head_initializer``
+    does not apply: they are initialised, or loaded, with it)."""
     app = _application(keras.applications.ResNet50, config, "resnet50")
     features = keras.Model(app.input, app.get_layer("conv4_block6_out").output, name="resnet50_c4")
     pooled_size = 2 * config.pool_size
@@ -136,7 +145,7 @@ def _resnet_block(app: keras.Model, prefix: str, x, projection: bool):
     return app.get_layer(f"{prefix}_out")(y)
 
 
-def _tiny(config: Config) -> Backbone:
+def _tiny(config: Config, head_initializer: str) -> Backbone:
     if len(config.tiny_filters) < 4:
         raise UserError("tiny_filters needs at least 4 blocks (four 2x2 poolings make stride 16)")
     image = keras.Input((None, None, 3))
@@ -146,15 +155,36 @@ def _tiny(config: Config) -> Backbone:
         if block <= 4:
             x = layers.MaxPooling2D(2, name=f"block{block}_pool")(x)
     features = keras.Model(image, x, name="tiny_features")
-    head = _fc_head(config.tiny_filters[-1], config.pool_size, config.head_units, "tiny_head")
+    _load_tiny_weights(features, config.weights)
+    head = _fc_head(config.tiny_filters[-1], config.pool_size, config.head_units, "tiny_head", head_initializer)
     return Backbone(features, head, config.pool_size, "unit")
 
 
-def _fc_head(channels: int, pool_size: int, units: int, name: str) -> keras.Model:
+def _load_tiny_weights(features: keras.Model, weights: str | None) -> None:
+    """Load a ``.weights.h5`` file saved from a tiny feature extractor of the same filters."""
+    if weights is None:
+        return
+    if weights == "imagenet":
+        raise UserError("the tiny backbone has no ImageNet weights: use weights none, a .weights.h5 file of "
+                        "its feature extractor, or --init-from a trained run")
+    if not os.path.isfile(weights):
+        raise UserError(f"{weights}: backbone weights file not found")
+    if not weights.endswith(".weights.h5"):
+        raise UserError(f"{weights}: the tiny backbone loads a .weights.h5 file (Backbone.features.save_weights)")
+    try:
+        with warnings.catch_warnings():  # Keras 3.15 warns of the weightless pooling layers; missing weights raise
+            warnings.filterwarnings("ignore", message="Skipping nested container")
+            features.load_weights(weights)
+    except Exception as err:  # keras raises ValueError, KeyError or h5py errors for a foreign file
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise UserError(f"{weights}: not the weights of this tiny backbone ({reason})") from None
+
+
+def _fc_head(channels: int, pool_size: int, units: int, name: str, initializer: str) -> keras.Model:
     pooled = keras.Input((pool_size, pool_size, channels))
     x = layers.Flatten(name="flatten")(pooled)
-    x = layers.Dense(units, activation="relu", name="fc6")(x)
-    x = layers.Dense(units, activation="relu", name="fc7")(x)
+    x = layers.Dense(units, activation="relu", name="fc6", kernel_initializer=initializer)(x)
+    x = layers.Dense(units, activation="relu", name="fc7", kernel_initializer=initializer)(x)
     return keras.Model(pooled, x, name=name)
 
 

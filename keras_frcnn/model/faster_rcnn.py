@@ -22,6 +22,8 @@ from keras_frcnn.model.roi_heads import RoIHeads
 from keras_frcnn.model.rpn import RegionProposalNetwork
 
 LOSS_NAMES = ("loss", "rpn_cls", "rpn_reg", "head_cls", "head_reg")
+SKIPPED_STEPS = "skipped_steps"
+"""The training log's count of the epoch's steps whose gradients were not finite (their update skipped)."""
 MODEL_FORMAT = 2
 """The saved layout of :class:`FasterRCNN` (``get_config()["format"]``): 2 since keras_frcnn 0.2, whose
 stages are layers of their own; 1 (no key) before. :func:`keras_frcnn.training.runs.load_model` refuses
@@ -39,20 +41,23 @@ class FasterRCNN(keras.Model):
     ``model.roi_heads`` are the two stages; ``model.features`` the shared backbone.
     """
 
-    def __init__(self, config: Config | dict, **kwargs):
+    def __init__(self, config: Config | dict, initialize: bool = True, **kwargs):
+        """``initialize=False``: for weights loaded next (:func:`keras_frcnn.training.runs.load_model`),
+        the fc head is not drawn at random first (see :func:`~keras_frcnn.model.backbones.build_backbone`)."""
         kwargs.setdefault("name", "faster_rcnn")
         super().__init__(**kwargs)
         config = Config.from_dict(config) if isinstance(config, dict) else config
         if config.num_classes < 1:
             raise ValueError("config.class_names is empty: the model needs at least one class")
         self.frcnn_config = config
-        backbone = build_backbone(config)
+        backbone = build_backbone(config, initialize=initialize)
         self.features = backbone.features
         self.preprocessing = backbone.preprocessing
         self.stride = backbone.stride  # input pixels per feature cell, measured from the backbone
         self.rpn = RegionProposalNetwork(config, stride=self.stride, feature_channels=self.features.output.shape[-1])
         self.roi_heads = RoIHeads(config, head=backbone.head, pooled_size=backbone.pooled_size, stride=self.stride)
         self.loss_trackers = {name: keras.metrics.Mean(name=name) for name in LOSS_NAMES}
+        self.loss_trackers[SKIPPED_STEPS] = keras.metrics.Sum(name=SKIPPED_STEPS)
         # NMS, crop_and_resize and the sampling ops are not all XLA-compatible:
         # compile(jit_compile="auto") must not pick XLA for the whole step. The dense parts can be
         # compiled on their own: see set_dense_jit.
@@ -169,8 +174,9 @@ class FasterRCNN(keras.Model):
 
     def _record(self, terms: dict) -> dict:
         for name, tracker in self.loss_trackers.items():
-            tracker.update_state(terms[name])
-        return {name: tracker.result() for name, tracker in self.loss_trackers.items()}
+            if name in terms:
+                tracker.update_state(terms[name])
+        return {name: tracker.result() for name, tracker in self.loss_trackers.items() if name in terms}
 
     def train_step_fn(self, data) -> dict:
         """One optimisation step on this replica's part of a batch; returns the loss terms (mean
@@ -181,6 +187,12 @@ class FasterRCNN(keras.Model):
         ``strategy.run``. The loss differentiated is the replica's mean divided by the number of
         replicas; the optimizer all-reduces (sums) the gradients over the replicas, so the update
         is the one of the mean over the global batch, however many replicas share it.
+
+        A step whose gradients are not all finite changes no weight's value from its gradient
+        (:func:`finite_or_zero`; its ``skipped_steps`` term is 1): one bad gradient would otherwise
+        stay in the optimizer's state for good (Adamax keeps the largest gradient it has seen), and
+        the loss, checked by the training loop, can stay finite while a gradient is NaN. Under
+        ``mixed_float16`` the loss-scale optimizer skips such steps itself (and lowers its scale).
         """
         data = _inputs(data)
         replicas = _num_replicas_in_sync()
@@ -190,8 +202,11 @@ class FasterRCNN(keras.Model):
             scaled = self.optimizer.scale_loss(loss)  # loss scaling under mixed_float16
         variables = self.trainable_variables
         gradients = tape.gradient(scaled, variables)
+        finite = all_finite(gradients)
+        if not isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer):
+            gradients = finite_or_zero(gradients, finite)
         self.optimizer.apply(gradients, variables)
-        return terms
+        return {**terms, SKIPPED_STEPS: 1.0 - tf.cast(finite, tf.float32)}
 
     def train_step(self, data):
         return self._record(self.train_step_fn(data))
@@ -245,6 +260,18 @@ def _num_replicas_in_sync() -> int:
     if context is not None:
         return int(context.num_replicas_in_sync)
     return int(tf.distribute.get_strategy().num_replicas_in_sync)
+
+
+def all_finite(gradients) -> tf.Tensor:
+    """Whether every gradient (None ignored) is finite: a scalar bool."""
+    checks = [tf.reduce_all(tf.math.is_finite(g)) for g in gradients if g is not None]
+    return tf.reduce_all(tf.stack(checks)) if checks else tf.constant(True)
+
+
+def finite_or_zero(gradients, finite: tf.Tensor) -> list:
+    """``gradients`` unchanged when ``finite``, else all zeros: the optimizer's step then adds no
+    gradient (its momentum, if any, carries on), and no NaN or infinity reaches its state."""
+    return [None if g is None else tf.where(finite, g, tf.zeros_like(g)) for g in gradients]
 
 
 def _inputs(data) -> dict:

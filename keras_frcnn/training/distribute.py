@@ -210,12 +210,13 @@ def describe(strategy) -> str:
 
 
 # ----------------------------------------------------------------------------- precision
-def mixed_precision_policy(enabled: bool) -> str:
-    """``float32``, or the mixed policy of this machine: ``mixed_float16`` with GPUs, else
-    ``mixed_bfloat16``."""
+def mixed_precision_policy(enabled: bool, gpus: int | None = None) -> str:
+    """``float32``, or the mixed policy for ``gpus`` GPUs (default: this machine's): ``mixed_float16``
+    with GPUs (the optimizer then scales the loss), else ``mixed_bfloat16`` (float32's exponent range:
+    no loss scaling)."""
     if not enabled:
         return "float32"
-    return "mixed_float16" if gpu_count() else "mixed_bfloat16"
+    return "mixed_float16" if (gpu_count() if gpus is None else gpus) else "mixed_bfloat16"
 
 
 @contextlib.contextmanager

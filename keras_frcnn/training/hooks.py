@@ -29,7 +29,8 @@ from keras_frcnn.progress import format_duration
 from keras_frcnn.training.runs import RunFolder
 
 LOSS_COLUMNS = ("loss", "rpn_cls", "rpn_reg", "head_cls", "head_reg")
-HISTORY_COLUMNS = ("epoch",) + LOSS_COLUMNS + ("val_mAP", "val_coco_AP", "learning_rate", "seconds")
+SKIPPED_COLUMN = "skipped_steps"  # steps of the epoch whose gradients were not finite (FasterRCNN.train_step_fn)
+HISTORY_COLUMNS = ("epoch",) + LOSS_COLUMNS + ("val_mAP", "val_coco_AP", "learning_rate", "seconds", SKIPPED_COLUMN)
 
 
 def _finite(value) -> bool:
@@ -184,7 +185,10 @@ class ProgressLine(Hook):
         val = "" if row.get("val_mAP") is None else f"  val mAP {row['val_mAP']:.4f}  val COCO AP {row['val_coco_AP']:.4f}"
         terms = "  ".join(f"{k} {row[k]:.4f}" for k in LOSS_COLUMNS)
         best = " (best)" if state.get("best_epoch") == epoch.number else ""
-        training.print(f"epoch {epoch.number}: {terms}{val}  {row['seconds']:.0f}s{best}{self.time_left(training, epoch)}")
+        skipped = row.get(SKIPPED_COLUMN) or 0
+        skipped = f"  {skipped} step(s) skipped (non-finite gradients)" if skipped else ""
+        training.print(f"epoch {epoch.number}: {terms}{val}  {row['seconds']:.0f}s{best}{skipped}"
+                       f"{self.time_left(training, epoch)}")
         if training.out_of_time:
             training.print(f"time budget of {options.time_budget_minutes:g} min reached after epoch {epoch.number} "
                            f"({state['train_seconds'] / 60:.1f} min of training)")
@@ -272,6 +276,8 @@ class EpochHooks:
         """End epoch ``epoch`` (0-based) with Keras' ``logs`` (the epoch's mean loss terms)."""
         number = epoch + 1
         row = {"epoch": number, **{k: float(logs[k]) for k in LOSS_COLUMNS if k in logs}}
+        if SKIPPED_COLUMN in logs:
+            row[SKIPPED_COLUMN] = int(round(float(logs[SKIPPED_COLUMN])))
         if not all(_finite(row.get(k)) for k in LOSS_COLUMNS):
             self.training.failure = f"non-finite loss at the end of epoch {number}"
             model.stop_training = True

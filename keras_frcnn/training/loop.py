@@ -31,7 +31,7 @@ from keras_frcnn.atomic import write_json
 from keras_frcnn.config import Config
 from keras_frcnn.training.distribute import LOOPS
 from keras_frcnn.errors import OptionError, UserError
-from keras_frcnn.training.hooks import HISTORY_COLUMNS, LOSS_COLUMNS, EpochHooks, TrainingState, standard_hooks
+from keras_frcnn.training.hooks import HISTORY_COLUMNS, LOSS_COLUMNS, SKIPPED_COLUMN, EpochHooks, TrainingState, standard_hooks
 from keras_frcnn.training.runs import RunFolder
 from keras_frcnn.training.warm_start import warm_start
 
@@ -207,7 +207,7 @@ def train(run_dir: str, *, config: Config, options: TrainOptions, class_map: Cla
             raise UserError(f"{run_dir}: nothing to resume (no state.json: no epoch was completed){shared}")
         state = run.read_state()
         with dtype_policy(policy), strategy.scope():
-            model = load_model(run.path(state["checkpoint"]))
+            model = load_model(run.path(state["checkpoint"]), with_optimizer=True)
         history = [{k: (None if pd.isna(v) else v) for k, v in row.items()}
                    for row in run.read_history(int(state["epoch"])).to_dict("records")]
         initial_epoch = int(state["epoch"])
@@ -295,7 +295,9 @@ def _distributed_loop(model, strategy, dataset, options: TrainOptions, hooks: Ep
     @tf.function
     def train_step(iterator):
         terms = strategy.run(model.train_step_fn, args=(next(iterator),))
-        return {name: strategy.reduce(tf.distribute.ReduceOp.MEAN, terms[name], axis=None) for name in LOSS_COLUMNS}
+        reduced = {name: strategy.reduce(tf.distribute.ReduceOp.MEAN, terms[name], axis=None) for name in LOSS_COLUMNS}
+        reduced[SKIPPED_COLUMN] = strategy.reduce(tf.distribute.ReduceOp.MAX, terms[SKIPPED_COLUMN], axis=None)
+        return reduced
 
     writer = tf.summary.create_file_writer(os.path.join(run.logs, "train")) if chief else None
     show_bar = chief and options.verbose == 1
@@ -305,15 +307,18 @@ def _distributed_loop(model, strategy, dataset, options: TrainOptions, hooks: Ep
             print(f"Epoch {epoch + 1}/{options.num_epochs}")
         bar = keras.utils.Progbar(options.epoch_length, stateful_metrics=LOSS_COLUMNS) if show_bar else None
         totals = dict.fromkeys(LOSS_COLUMNS, 0.0)
+        skipped = 0.0
         for batch in range(options.epoch_length):
             values = {name: float(value) for name, value in train_step(iterator).items()}
             if not hooks.check_step(values["loss"], batch):
                 return
             for name in LOSS_COLUMNS:
                 totals[name] += values[name]
+            skipped += values[SKIPPED_COLUMN]
             if bar is not None:
                 bar.update(batch + 1, [(name, totals[name] / (batch + 1)) for name in LOSS_COLUMNS])
         logs = {name: totals[name] / options.epoch_length for name in LOSS_COLUMNS}
+        logs[SKIPPED_COLUMN] = skipped
         hooks.commit(model, epoch, logs)
         if hooks.stopped:
             return
