@@ -25,9 +25,9 @@ def add_arguments(parser: argparse.ArgumentParser, output: str) -> None:
     parser.add_argument("--budget-minutes", type=float, default=60.0,
                         help="wall-clock training budget, validation included (default 60)")
     parser.add_argument("--epoch-length", type=int, default=200, help="iterations per epoch (default 200)")
-    parser.add_argument("--precision", choices=("float32", "mixed"), default="float32",
-                        help="mixed: bfloat16 compute on a CPU (float16 on a GPU), float32 weights and losses; twice "
-                        "as fast here, but the synthetic benchmark's RPN collapsed after 400 iterations with it")
+    parser.add_argument("--precision", choices=("auto", "float32", "mixed"), default="auto",
+                        help="mixed: bfloat16 compute on a CPU (float16 on a GPU), float32 weights and losses; auto "
+                        "(default): mixed on a CPU with native bfloat16 (AVX512-BF16 / AMX) and no GPU, else float32")
     parser.add_argument("--lr-drop-at", type=float, nargs="*", default=[0.8], metavar="FRACTION",
                         help="learning rate / 10 after these fractions of the budget (default 0.8)")
     parser.add_argument("--seed", type=int, default=0)
@@ -40,12 +40,14 @@ def train_within_budget(run_dir: str, config, args, class_map, train_records, va
     ``args.budget_minutes``) is spent (learning rate drops at ``args.lr_drop_at``), starting from
     ``init_from``'s weights where they match; returns the run folder, the history and a summary
     (epochs, iterations, minutes, best epoch)."""
+    from keras_frcnn.training.distribute import resolve_precision
     from keras_frcnn.training.runs import RunFolder
     from keras_frcnn.training.loop import TrainOptions, train
 
+    precision = resolve_precision(args.precision)
     budget_minutes = args.budget_minutes if budget_minutes is None else budget_minutes
     options = TrainOptions(num_epochs=100_000, epoch_length=args.epoch_length, verbose=0,  # the budget stops it
-                           time_budget_minutes=budget_minutes, mixed_precision=args.precision == "mixed",
+                           time_budget_minutes=budget_minutes, mixed_precision=precision == "mixed",
                            optimizer="adamax", lr_drops=tuple(args.lr_drop_at), init_from=init_from)
     run = RunFolder(run_dir)
     resume = run.exists()
@@ -55,7 +57,7 @@ def train_within_budget(run_dir: str, config, args, class_map, train_records, va
         "epochs": result.epochs, "iterations": result.iterations,
         "train_minutes": round(result.train_seconds / 60, 2), "best_epoch": result.best_epoch,
         "best_val_mAP": result.best_val_map, "optimizer": options.optimizer,
-        "learning_rate_drops": list(options.lr_drops), "precision": args.precision,
+        "learning_rate_drops": list(options.lr_drops), "precision": precision, "precision_choice": args.precision,
         "budget_minutes": budget_minutes, "init_from": init_from,
     }
     return run, result.history, summary

@@ -22,8 +22,10 @@ they are timed in a fresh process.
 
 from __future__ import annotations
 
+import os
 import resource
 import statistics
+import tempfile
 import time
 
 from keras_frcnn.cpu import describe_cpu
@@ -71,16 +73,21 @@ def _config(network: str, im_size: int, num_rois: int | None, post_nms_test: int
 def _setup(**setup) -> tuple:
     """The benchmark's config, model (seed 0) and one image with 46 boxes, as tensors."""
     import keras
-    import numpy as np
-    import tensorflow as tf
 
     from keras_frcnn.model.faster_rcnn import build_model
 
     config = _config(**setup)
-    im_size = config.im_size
     keras.utils.set_random_seed(0)
     model = build_model(config, keras.optimizers.Adamax(learning_rate=1e-6))
+    return config, model, _example(config)
 
+
+def _example(config) -> dict:
+    """One square image of ``config.im_size`` pixels with 46 boxes, as tensors (seed 0)."""
+    import numpy as np
+    import tensorflow as tf
+
+    im_size = config.im_size
     rng = np.random.default_rng(0)
     image = tf.constant(rng.uniform(0, 255, (1, im_size, im_size, 3)).astype(np.float32))
     image_shape = tf.constant([[im_size, im_size]], tf.int32)
@@ -90,8 +97,7 @@ def _setup(**setup) -> tuple:
     labels = np.full((1, config.max_boxes), -1, np.int32)
     boxes[0, :46] = np.concatenate([centres - sizes / 2, centres + sizes / 2], axis=1)
     labels[0, :46] = np.arange(46)
-    data = {"images": image, "image_shape": image_shape, "boxes": tf.constant(boxes), "labels": tf.constant(labels)}
-    return config, model, data
+    return {"images": image, "image_shape": image_shape, "boxes": tf.constant(boxes), "labels": tf.constant(labels)}
 
 
 def _dense_forward(model, images, rois: int, training: bool):
@@ -136,21 +142,35 @@ def constant_weight_timings(setup: dict, runs: int) -> dict:
 PHASES = ("train", "detect")
 
 
-def phase_peak_rss(setup: dict, phase: str, steps: int = 3) -> float:
-    """Peak resident memory (MB) of this process after building the model and running ``steps``
-    training steps (``train``: the model's own step, with gradients and optimizer slots) or
-    detections (``detect``: as ``test_frcnn.py`` runs a model, constant kernels). Meant for a fresh
-    process (:func:`measure` runs each phase in its own), so the peak is that phase's alone."""
+def save_untrained_model(setup: dict, path: str) -> str:
+    """Save the benchmark's model (with its optimizer's state after one step, as a checkpoint of
+    ``train_frcnn.py`` holds it) to ``path``; returns ``path``."""
+    import tensorflow as tf
+
+    _, model, data = _setup(**setup)
+    tf.function(lambda: model.train_step(data))()
+    model.save(path)
+    return path
+
+
+def phase_peak_rss(setup: dict, phase: str, steps: int = 3, model_path: str | None = None) -> float:
+    """Peak resident memory (MB) of this process after ``steps`` training steps (``train``: the
+    model built, its own step with gradients and optimizer slots) or detections (``detect``: as
+    ``test_frcnn.py`` runs a model: ``model_path`` loaded for inference, constant kernels). Meant for
+    a fresh process (:func:`measure` runs each phase in its own), so the peak is that phase's alone."""
     import tensorflow as tf
 
     from keras_frcnn.inference.detector import Detector
+    from keras_frcnn.training.runs import load_model
 
     if phase not in PHASES:
         raise ValueError(f"phase must be one of {PHASES}, got {phase!r}")
-    _, model, data = _setup(**setup)
     if phase == "train":
+        _, model, data = _setup(**setup)
         step = tf.function(lambda: model.train_step(data))
     else:
+        model = load_model(model_path)
+        data = _example(model.frcnn_config)
         detector = Detector(model, constant_weights=True)
         inputs = {"images": data["images"], "image_shape": data["image_shape"]}
 
@@ -188,7 +208,10 @@ def measure(network: str, im_size: int, runs: int, num_rois: int | None, post_nm
              "pre_nms_test": pre_nms_test, "overrides": overrides}
     _config(**setup)  # a bad override fails here, before any process starts
     # First, before this process builds anything: each fresh process then has the memory to itself.
-    memory = {f"{phase}_peak_rss_mb": _in_fresh_process(phase_peak_rss, setup, phase) for phase in PHASES}
+    with tempfile.TemporaryDirectory() as folder:
+        model_path = _in_fresh_process(save_untrained_model, setup, os.path.join(folder, "model.keras"))
+        memory = {f"{phase}_peak_rss_mb": _in_fresh_process(phase_peak_rss, setup, phase, 3, model_path)
+                  for phase in PHASES}
     constant = _in_fresh_process(constant_weight_timings, setup, runs) if "constant_weights" in variants else {}
     config, model, data = _setup(**setup)
     image = data["images"]

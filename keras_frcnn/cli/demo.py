@@ -21,6 +21,7 @@ from keras_frcnn.cli.tensorflow_start import start_tensorflow
 from keras_frcnn.demo import demo_settings
 from keras_frcnn.errors import UserError, run_cli
 from keras_frcnn.progress import Progress
+from keras_frcnn.training.distribute import PRECISIONS, resolve_precision
 from keras_frcnn.synthetic import generate_dataset
 
 
@@ -32,8 +33,12 @@ def _main(argv=None) -> int:
     parser.add_argument("--num-epochs", type=int, default=10)
     parser.add_argument("--epoch-length", type=int, default=100)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--precision", choices=PRECISIONS, default="auto",
+                        help="training precision; auto (default): mixed bfloat16 on a CPU that computes it natively "
+                        "(AVX512-BF16 / AMX) and has no GPU, about twice as fast; float32 elsewhere")
     args = parser.parse_args(argv)
     start_tensorflow()
+    precision = resolve_precision(args.precision)
     start = time.perf_counter()
     data = os.path.join(args.output, "data")
     run = os.path.join(args.output, "run")
@@ -45,10 +50,13 @@ def _main(argv=None) -> int:
                              done + (args.train_images if split == "test" else 0)))
     train_flags = ["-p", os.path.join(data, "train.csv"), "--output", run, "--num_epochs", str(args.num_epochs),
                    "--epoch_length", str(args.epoch_length), "--seed", str(args.seed), "--val-fraction", "0.1",
-                   *demo_settings()]
+                   *demo_settings(), *(["--mixed-precision"] if precision == "mixed" else [])]
     if os.path.exists(os.path.join(run, "state.json")):
         train_flags = ["--resume", "--output", run, "--num_epochs", str(args.num_epochs)]
-    print(f"[2/4] training ({args.num_epochs} epochs x {args.epoch_length} iterations) -> {run}")
+    arithmetic = "mixed bfloat16" if precision == "mixed" else "float32"
+    if precision == "mixed" and args.precision == "auto":
+        arithmetic += ": this CPU computes bfloat16 natively; --precision float32 for float32"
+    print(f"[2/4] training ({args.num_epochs} epochs x {args.epoch_length} iterations, {arithmetic}) -> {run}")
     _check(train.main(train_flags + ["--quiet"]), "training")
     test_dir = os.path.join(args.output, "test")
     print(f"[3/4] detecting on the test images -> {test_dir}")
