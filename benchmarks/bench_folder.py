@@ -30,8 +30,6 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from a checkout
 
-from bench_pipeline import HEIGHT, WIDTH, write_records  # noqa: E402
-
 WAYS = ("one_at_a_time", "pipeline_batch_1", "pipeline_batch_2")
 
 
@@ -95,8 +93,9 @@ def main(argv: list[str] | None = None) -> int:
 
     from keras_frcnn.cli.tensorflow_start import start_tensorflow
 
-    start_tensorflow()
+    start_tensorflow()  # before anything imports TensorFlow: without the CUDA probing lines
     import accuracy_common as common  # the machine record and JSON output every benchmark shares
+    from bench_pipeline import HEIGHT, WIDTH, write_records
 
     result = {"benchmark": "detection on a folder", "command": "python benchmarks/bench_folder.py " + " ".join(
         sys.argv[1:] if argv is None else argv), "machine": common.machine(),

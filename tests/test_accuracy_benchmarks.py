@@ -93,3 +93,20 @@ def test_the_real_data_benchmarks_need_their_folder(script, tmp_path):
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert f"{tmp_path / 'nowhere'}: no such folder" in result.stderr and len(result.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "out").exists()
+
+
+def test_folder_benchmark_times_three_ways_and_reports_their_ratios(tmp_path):
+    out = tmp_path / "folder.json"
+    result = _run("bench_folder.py", "--networks", "tiny", "--images", "4", "--json", str(out), timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "cudart" not in result.stderr  # TensorFlow started quietly
+    report = json.loads(out.read_text())
+    assert report == json.loads(result.stdout)
+    tiny = report["networks"]["tiny"]
+    ways = ("one_at_a_time", "pipeline_batch_1", "pipeline_batch_2")
+    assert set(tiny["images_per_second"]) == set(ways) and report["images"] == 4
+    for way in ways:  # images / median seconds, and each way's ratio to one at a time
+        assert tiny["images_per_second"][way] == pytest.approx(4 / tiny["seconds"][way][0], rel=0.02)
+        assert tiny["speedup_over_one_at_a_time"][way] == round(
+            tiny["images_per_second"][way] / tiny["images_per_second"]["one_at_a_time"], 3)
+    assert report["machine"]["cpu"]["cores"] >= 1 and report["source_size"] == [768, 576]

@@ -296,7 +296,9 @@ def _distributed_loop(model, strategy, dataset, options: TrainOptions, hooks: Ep
     def train_step(iterator):
         terms = strategy.run(model.train_step_fn, args=(next(iterator),))
         reduced = {name: strategy.reduce(tf.distribute.ReduceOp.MEAN, terms[name], axis=None) for name in LOSS_COLUMNS}
-        reduced[SKIPPED_COLUMN] = strategy.reduce(tf.distribute.ReduceOp.MAX, terms[SKIPPED_COLUMN], axis=None)
+        # a step counts once, however many replicas skipped a gradient in it (ReduceOp has no MAX)
+        reduced[SKIPPED_COLUMN] = tf.minimum(strategy.reduce(tf.distribute.ReduceOp.SUM, terms[SKIPPED_COLUMN],
+                                                             axis=None), 1.0)
         return reduced
 
     writer = tf.summary.create_file_writer(os.path.join(run.logs, "train")) if chief else None
