@@ -193,7 +193,7 @@ class FasterRCNN(keras.Model):
         (:func:`zero_non_finite`; the step's ``skipped_steps`` term is 1): oneDNN's AMX kernels gave
         a NaN gradient now and then while the loss, which the training loop checks, stayed finite,
         and one NaN stays in the optimizer's state for good. In float32 (where it was never seen)
-        the check is left out: it keeps gradients alive longer (0.3-0.5 GB more for VGG16). Under
+        the check is left out: it can keep gradients alive longer (see :func:`zero_non_finite`). Under
         ``mixed_float16`` the loss-scale optimizer skips such steps itself (and lowers its scale).
         """
         data = _inputs(data)
