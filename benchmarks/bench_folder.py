@@ -34,16 +34,15 @@ WAYS = ("one_at_a_time", "pipeline_batch_1", "pipeline_batch_2")
 
 
 def _model(network: str, im_size: int):
+    """An untrained model (seed 0) at the speed benchmark's settings (``keras_frcnn.benchmark``)."""
     import keras
 
-    from keras_frcnn.annotations.classes import ClassMap
-    from keras_frcnn.config import Config
+    from keras_frcnn.benchmark import benchmark_config
     from keras_frcnn.model.faster_rcnn import build_model
 
     keras.utils.set_random_seed(0)
-    config = Config(class_names=ClassMap.chromosomes().names, network=network, im_size=im_size,
-                    max_size=max(im_size, 1000))
-    return build_model(config)
+    return build_model(benchmark_config(network, im_size, num_rois=None, post_nms_test=None, pre_nms_test=None,
+                                        overrides=None))
 
 
 def _ways(model) -> dict:

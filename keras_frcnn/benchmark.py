@@ -54,8 +54,8 @@ XLA_COVERAGE = ("XLA compiles the backbone + RPN head and the RoI head + output 
                 "run as ordinary TensorFlow ops")
 
 
-def _config(network: str, im_size: int, num_rois: int | None, post_nms_test: int | None,
-            pre_nms_test: int | None, overrides: dict | None):
+def benchmark_config(network: str, im_size: int, num_rois: int | None, post_nms_test: int | None,
+                     pre_nms_test: int | None, overrides: dict | None):
     """The benchmark's config: the defaults for chromosomes, with the options and overrides given."""
     from keras_frcnn.annotations.classes import ClassMap
     from keras_frcnn.config import Config
@@ -76,7 +76,7 @@ def _setup(**setup) -> tuple:
 
     from keras_frcnn.model.faster_rcnn import build_model
 
-    config = _config(**setup)
+    config = benchmark_config(**setup)
     keras.utils.set_random_seed(0)
     model = build_model(config, keras.optimizers.Adamax(learning_rate=1e-6))
     return config, model, _example(config)
@@ -206,7 +206,7 @@ def measure(network: str, im_size: int, runs: int, num_rois: int | None, post_nm
         raise UserError(f"unknown variant(s) {', '.join(sorted(variants - set(VARIANTS)))}; choose from {', '.join(VARIANTS)}")
     setup = {"network": network, "im_size": im_size, "num_rois": num_rois, "post_nms_test": post_nms_test,
              "pre_nms_test": pre_nms_test, "overrides": overrides}
-    _config(**setup)  # a bad override fails here, before any process starts
+    benchmark_config(**setup)  # a bad override fails here, before any process starts
     # First, before this process builds anything: each fresh process then has the memory to itself.
     with tempfile.TemporaryDirectory() as folder:
         model_path = _in_fresh_process(save_untrained_model, setup, os.path.join(folder, "model.keras"))
