@@ -18,20 +18,30 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from a checkout
 
 
-def add_arguments(parser: argparse.ArgumentParser, output: str) -> None:
-    """The flags both benchmarks take."""
+def add_arguments(parser: argparse.ArgumentParser, output: str, lr_schedule: str = "step", warmup: float = 0.0,
+                  budget_minutes: float = 60.0, validate_every: int = 1) -> None:
+    """The flags every accuracy benchmark takes (the keywords: the benchmark's defaults)."""
     parser.add_argument("--output", default=output, help="work folder: data, the run, metrics (reused: a "
                         "finished run is scored again, an unfinished one resumed)")
-    parser.add_argument("--budget-minutes", type=float, default=60.0,
-                        help="wall-clock training budget, validation included (default 60)")
+    parser.add_argument("--budget-minutes", type=float, default=budget_minutes,
+                        help=f"wall-clock training budget, validation included (default {budget_minutes:g})")
     parser.add_argument("--epoch-length", type=int, default=200, help="iterations per epoch (default 200)")
     parser.add_argument("--precision", choices=("auto", "float32", "mixed"), default="auto",
                         help="mixed: bfloat16 compute on a CPU (float16 on a GPU), float32 weights and losses; auto "
                         "(default): mixed on a CPU with native bfloat16 (AVX512-BF16 / AMX) and no GPU, else float32")
+    parser.add_argument("--lr-schedule", choices=("step", "cosine"), default=lr_schedule,
+                        help=f"step: learning rate / 10 at --lr-drop-at; cosine: down to 0 at the budget's end "
+                        f"(default {lr_schedule})")
     parser.add_argument("--lr-drop-at", type=float, nargs="*", default=[0.8], metavar="FRACTION",
-                        help="learning rate / 10 after these fractions of the budget (default 0.8)")
+                        help="step schedule: learning rate / 10 after these fractions of the budget (default 0.8)")
+    parser.add_argument("--warmup", type=float, default=warmup, metavar="FRACTION",
+                        help=f"linear warm-up over this fraction of the budget (default {warmup:g})")
+    parser.add_argument("--validate-every", type=int, default=validate_every, metavar="EPOCHS",
+                        help=f"score the validation images every this many epochs and after the last "
+                        f"(default {validate_every})")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", help="also write the result here")
+    parser.add_argument("--note", help="recorded in the JSON (e.g. the conditions: pinned cores, what ran beside)")
 
 
 def train_within_budget(run_dir: str, config, args, class_map, train_records, val_records, *,
@@ -46,9 +56,11 @@ def train_within_budget(run_dir: str, config, args, class_map, train_records, va
 
     precision = resolve_precision(args.precision)
     budget_minutes = args.budget_minutes if budget_minutes is None else budget_minutes
+    drops = tuple(args.lr_drop_at) if args.lr_schedule == "step" else ()
     options = TrainOptions(num_epochs=100_000, epoch_length=args.epoch_length, verbose=0,  # the budget stops it
                            time_budget_minutes=budget_minutes, mixed_precision=precision == "mixed",
-                           optimizer="adamax", lr_drops=tuple(args.lr_drop_at), init_from=init_from)
+                           optimizer="adamax", lr_schedule=args.lr_schedule, lr_drops=drops, warmup=args.warmup,
+                           validate_every=args.validate_every, init_from=init_from)
     run = RunFolder(run_dir)
     resume = run.exists()
     result = train(run_dir, config=config, options=options, class_map=class_map, train_records=train_records,
@@ -56,11 +68,23 @@ def train_within_budget(run_dir: str, config, args, class_map, train_records, va
     summary = {
         "epochs": result.epochs, "iterations": result.iterations,
         "train_minutes": round(result.train_seconds / 60, 2), "best_epoch": result.best_epoch,
-        "best_val_mAP": result.best_val_map, "optimizer": options.optimizer,
-        "learning_rate_drops": list(options.lr_drops), "precision": precision, "precision_choice": args.precision,
-        "budget_minutes": budget_minutes, "init_from": init_from,
+        "best_val_mAP": result.best_val_map, "optimizer": options.optimizer, "learning_rate_schedule": options.lr_schedule,
+        "learning_rate_drops": list(options.lr_drops), "warmup": options.warmup,
+        "validate_every": options.validate_every, "precision": precision, "precision_choice": args.precision,
+        "budget_minutes": budget_minutes, "init_from": init_from, "note": args.note,
     }
     return run, result.history, summary
+
+
+def validation_curve(history) -> list[dict]:
+    """The validated epochs of ``history``: minutes of training so far (validation included) and the
+    validation VOC AP@0.5 and COCO AP."""
+    import pandas as pd
+
+    minutes = history["seconds"].cumsum() / 60
+    return [{"epoch": int(row.epoch), "minutes": round(float(minute), 2), "voc_AP50": rounded(row.val_mAP),
+             "coco_AP": rounded(row.val_coco_AP)}
+            for minute, row in zip(minutes, history.itertuples()) if pd.notna(row.val_mAP)]
 
 
 def score(model, records, class_names) -> tuple[dict, list]:
@@ -83,7 +107,8 @@ def command(script: str, argv) -> str:
 
 def model_summary(config, **extra) -> dict:
     """The model settings a benchmark's JSON reports."""
-    return {"network": config.network, "tiny_filters": list(config.tiny_filters), "im_size": config.im_size,
+    return {"network": config.network, "tiny_filters": list(config.tiny_filters), "tiny_stride": config.tiny_stride,
+            "im_size": config.im_size,
             "max_size": config.max_size, "anchor_scales": list(config.anchor_scales),
             "anchor_ratios": list(config.anchor_ratios), "num_rois": config.num_rois, "weights": config.weights,
             "roi_box_features": config.roi_box_features,

@@ -208,13 +208,13 @@ def _main(argv=None) -> int:
             budget_minutes=budget)
         stages["synthetic"] = {"images": len(synthetic), "generation_minutes": round(generation_minutes, 2),
                                "training": training,
-                               "validation_curve": [common.rounded(v) for v in history["val_mAP"]]}
+                               "validation_curve": common.validation_curve(history)}
         init_from, real_budget = run.last, args.budget_minutes - budget
     if args.regime != "synthetic":
         run, history, training = common.train_within_budget(
             os.path.join(args.output, "run"), config, args, classes, train_records, val_records,
             budget_minutes=real_budget, init_from=init_from)
-        stages["real"] = {"training": training, "validation_curve": [common.rounded(v) for v in history["val_mAP"]]}
+        stages["real"] = {"training": training, "validation_curve": common.validation_curve(history)}
     model = load_model(run.last)  # the last epoch: no epoch is picked on the held-out sources
     results = evaluate_modes(model, test_records, classes, args.assignments)
     best49 = max(results[key]["paper49"]["voc_mAP"] or 0 for key in args.assignments)

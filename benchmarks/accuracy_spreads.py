@@ -205,7 +205,7 @@ def _main(argv=None) -> int:
         "model": common.model_summary(config, anchor_coverage_iou_50=common.rounded(coverage.fraction_covered),
                                       augmentation="rotations by 90 degrees, horizontal and vertical flips"),
         "training": training,
-        "validation_curve": [common.rounded(v) for v in history["val_mAP"]],
+        "validation_curve": common.validation_curve(history),
         "test": results,
         "bioimlab": bioimlab,
         "goal": {"voc_mAP_at_least": GOAL_MAP, "identification_at_least": GOAL_IDENTIFICATION,

@@ -98,7 +98,7 @@ def _main(argv=None) -> int:
                  "test_boxes": sum(r.num_boxes for r in test_records)},
         "model": common.model_summary(config),
         "training": training,
-        "validation_curve": [common.rounded(v) for v in history["val_mAP"]],
+        "validation_curve": common.validation_curve(history),
         "test": {"per_class_nms": results["none"], "optimal_assignment": results["optimal"]},
         "goal": {"voc_mAP_at_least": GOAL, "met": best >= GOAL},
         "total_minutes": round((time.perf_counter() - start) / 60, 1),

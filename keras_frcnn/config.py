@@ -32,6 +32,7 @@ class Config:
     freeze_blocks: int = 0  # number of early backbone blocks kept frozen
     freeze_batchnorm: bool | None = None  # None: frozen statistics when pretrained weights are loaded
     tiny_filters: tuple[int, ...] = (16, 32, 64, 64)  # widths of the tiny backbone's blocks
+    tiny_stride: int = 16  # the tiny backbone's feature stride: 16 (2x2 pooling after 4 blocks) or 8 (after 3)
 
     # Anchors (sizes in pixels of the resized image; ratio = height / width).
     anchor_scales: tuple[float, ...] = (16.0, 32.0, 64.0, 128.0)
@@ -102,6 +103,8 @@ class Config:
             raise UserError(f"label_assignment must be 'none', 'optimal' or 'karyotype', not {self.label_assignment!r}")
         if self.roi_box_features not in ROI_BOX_FEATURES:
             raise UserError(f"roi_box_features must be one of {', '.join(ROI_BOX_FEATURES)}, not {self.roi_box_features!r}")
+        if self.tiny_stride not in (8, 16):
+            raise UserError(f"tiny_stride must be 8 or 16, not {self.tiny_stride!r}")
         if self.network not in ("vgg16", "resnet50", "tiny"):
             raise UserError(f"network must be vgg16, resnet50 or tiny, not {self.network!r}")
 

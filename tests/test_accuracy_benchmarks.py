@@ -53,6 +53,45 @@ def test_synthetic_benchmark_runs_end_to_end_and_prints_its_json(tmp_path):
     assert printed["goal"] == {"voc_mAP_at_least": 0.9, "met": False}
 
 
+def _labelme_spreads(folder, count):
+    """``count`` synthetic Q-banded spreads as LabelMe files of one class ``chr`` (sample names like BioImLab's)."""
+    import numpy as np
+
+    from keras_frcnn.synthetic.generate import generate_dataset
+
+    generate_dataset(folder / "synthetic", count, 0, mode="metaphase", style="qband", seed=3)
+    rows = [line.split(",") for line in (folder / "synthetic" / "train.csv").read_text().splitlines()[1:]]
+    for index in range(count):
+        image = f"synthetic/images/train_{index:05d}.png"
+        boxes = np.array([[float(v) for v in row[1:5]] for row in rows if row[0] == f"images/train_{index:05d}.png"])
+        shapes = [{"label": "chr", "shape_type": "polygon", "points": [[x1, y1], [x2, y1], [x2, y2], [x1, y2]]}
+                  for x1, y1, x2, y2 in boxes]
+        (folder / f"original_{index + 1}.json").write_text(json.dumps(
+            {"shapes": shapes, "imagePath": image, "imageData": None, "imageWidth": 768, "imageHeight": 576}))
+
+
+@pytest.mark.slow
+def test_the_spread_benchmark_fine_tunes_the_shipped_weights(tmp_path):
+    """The default configuration end to end on four LabelMe spreads: the shipped weights and their
+    anchors, bfloat16 or float32 by CPU, cosine schedule; the JSON says so."""
+    _labelme_spreads(tmp_path, 4)
+    result = _run("accuracy_bioimlab.py", "--data", str(tmp_path), "--output", str(tmp_path / "bench"),
+                  "--budget-minutes", "0.01", "--epoch-length", "2", "--im-size", "400", "--val-fraction", "0.25",
+                  "--json", str(tmp_path / "result.json"))
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "initialised from the shipped 'chromosomes' weights: 14 weights of 7 layers" in result.stderr
+    printed = json.loads(result.stdout)
+    from keras_frcnn.pretrained import CHROMOSOMES, read_manifest
+
+    manifest = read_manifest(CHROMOSOMES)
+    assert printed["model"]["weights"] == "chromosomes"
+    assert printed["model"]["anchor_scales"] == manifest["anchor_scales"]
+    assert printed["training"]["learning_rate_schedule"] == "cosine" and printed["training"]["warmup"] == 0.05
+    assert printed["data"]["train_images"] == 3 and printed["data"]["val_images"] == 1
+    assert [point["epoch"] for point in printed["validation_curve"]] == [1]  # the budget's last epoch is scored
+    assert 0.0 <= printed["validation"]["AP50"] <= 1.0
+
+
 def _benchmark_module(name):
     sys.path.insert(0, BENCHMARKS)
     try:
@@ -110,3 +149,24 @@ def test_folder_benchmark_times_three_ways_and_reports_their_ratios(tmp_path):
         assert tiny["speedup_over_one_at_a_time"][way] == round(
             tiny["images_per_second"][way] / tiny["images_per_second"]["one_at_a_time"], 3)
     assert report["machine"]["cpu"]["cores"] >= 1 and report["source_size"] == [768, 576]
+
+
+def test_budget_curve_reads_runs_by_budget_and_draws_them(tmp_path):
+    def run(name, budget, ap50):
+        result = {"budget_minutes": budget, "machine": {"cpu": {"model": "Test CPU"}},
+                  "training": {"iterations": budget * 10}, "validation": {"AP50": ap50, "coco_AP": ap50 / 2},
+                  "validation_curve": [{"epoch": 1, "minutes": budget / 2, "voc_AP50": ap50 / 2, "coco_AP": 0.1}]}
+        (tmp_path / name).write_text(json.dumps(result))
+        return str(tmp_path / name)
+
+    old = [run("old30.json", 30, 0.8), run("old10.json", 10, 0.5)]
+    new = [run("new10.json", 10, 0.85)]
+    result = _run("plot_budget_curve.py", "--config", "before", *old, "--config", "after", *new,
+                  "--output", str(tmp_path / "curve.png"))
+    assert result.returncode == 0, result.stderr[-2000:]
+    printed = json.loads(result.stdout)
+    assert [p["budget_minutes"] for p in printed["before"]["points"]] == [10, 30]
+    assert [p["AP50"] for p in printed["before"]["points"]] == [0.5, 0.8]
+    assert printed["after"] == {"cpu": "Test CPU", "points": [
+        {"budget_minutes": 10, "AP50": 0.85, "coco_AP": 0.425, "iterations": 100}]}
+    assert (tmp_path / "curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -230,3 +230,17 @@ def test_the_stride_is_measured_from_the_backbone():
     assert Config.from_dict(saved) == model.frcnn_config
     with pytest.raises(UserError, match="feature_stride 8"):
         Config.from_dict({**saved, "feature_stride": 8})
+
+
+def test_tiny_backbone_at_stride_8_trains(data):
+    """tiny_stride 8 leaves out the fourth pooling: twice the feature rows and columns; it trains."""
+    config = tiny_config(tiny_stride=8)
+    assert backbone_stride(config) == 8 and backbone_stride(tiny_config()) == 16
+    keras.utils.set_random_seed(0)
+    model = build_model(config, keras.optimizers.Adam(1e-3))
+    assert model.stride == 8
+    assert tuple(model.features(np.zeros((1, 128, 96, 3), np.float32)).shape[1:3]) == (16, 12)
+    history = model.fit(tf.data.Dataset.from_tensors(data).repeat(), steps_per_epoch=3, epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][-1])
+    with pytest.raises(UserError, match="tiny_stride must be 8 or 16, not 4"):
+        tiny_config(tiny_stride=4)

@@ -171,10 +171,29 @@ def test_learning_rate_drops_after_fractions_of_epochs_or_budget():
     assert budget.learning_rate_at(2e-3, 1, 60 * 7.5) == pytest.approx(2e-4)  # 75% of the budget spent
 
 
+def test_cosine_schedule_and_warm_up():
+    cosine = TrainOptions(num_epochs=10, lr_schedule="cosine")
+    assert [cosine.learning_rate_at(1.0, epochs, 0.0) for epochs in (0, 2.5, 5, 10, 12)] == \
+        pytest.approx([1.0, 0.5 * (1 + np.cos(np.pi / 4)), 0.5, 0.0, 0.0])
+    budget = TrainOptions(num_epochs=1000, time_budget_minutes=10, lr_schedule="cosine")
+    assert budget.learning_rate_at(2.0, 1, 60 * 5) == pytest.approx(1.0)  # half the budget spent
+    warm = TrainOptions(num_epochs=10, lr_schedule="cosine", warmup=0.1)
+    # progress 0 -> 1% of the rate; 0.05 -> half-way up the ramp (0.505) times the cosine there
+    assert warm.learning_rate_at(1.0, 0, 0.0) == pytest.approx(0.01)
+    assert warm.learning_rate_at(1.0, 0.5, 0.0) == pytest.approx(0.505 * 0.5 * (1 + np.cos(np.pi * 0.05)))
+    assert warm.learning_rate_at(1.0, 1, 0.0) == pytest.approx(0.5 * (1 + np.cos(np.pi * 0.1)))
+    step_warm = TrainOptions(num_epochs=10, lr_drops=(0.5,), warmup=0.2)
+    assert [step_warm.learning_rate_at(1.0, e, 0.0) for e in (1, 2, 5)] == pytest.approx([0.01 + 0.99 * 0.5, 1.0, 0.1])
+
+
 @pytest.mark.parametrize("changes, message", [
     (dict(time_budget_minutes=0), "^time_budget_minutes must be positive"),  # the library's words
     (dict(time_budget_minutes=5, distribute="multiworker"), "does not work with distribute multiworker"),
     (dict(lr_drops=(1.5,)), "^lr_drops takes fractions"),
+    (dict(lr_schedule="linear"), "^lr_schedule must be one of step, cosine, not 'linear'"),
+    (dict(lr_schedule="cosine", lr_drops=(0.5,)), "^lr_schedule cosine has no drops"),
+    (dict(warmup=1.0), "^warmup takes a fraction"),
+    (dict(validate_every=0), "^validate_every must be at least 1"),
 ])
 def test_bad_schedule_options(changes, message):
     with pytest.raises(UserError, match=message):
@@ -197,3 +216,27 @@ def test_schedule_and_time_budget_in_a_run(dataset, tmp_path):
     assert list(budgeted.history["epoch"]) == [1]
     state = json.loads((tmp_path / "budget" / "state.json").read_text())
     assert state["epoch"] == 1 and state["train_seconds"] == pytest.approx(budgeted.history["seconds"][0], abs=0.01)
+
+
+def test_rate_per_step_and_validation_every_other_epoch(dataset, tmp_path):
+    """The cosine rate is set before every step (an epoch's row records its last step's), and with
+    validate_every 2 the epochs 2 and 3 (the last) are scored, epoch 1 is not and cannot be best."""
+    data = read_annotations(dataset)
+    train_records, val_records = split_records(data.records, 0.25, seed=0)
+    config = tiny_config(class_names=data.class_map.names)
+    options = TrainOptions(optimizer="adam", num_epochs=3, epoch_length=4, verbose=0, lr_schedule="cosine",
+                           validate_every=2)
+    result = train(str(tmp_path / "run"), config=config, options=options, class_map=data.class_map,
+                   train_records=train_records, val_records=val_records, print_fn=lambda line: None)
+    history = result.history
+    # the last step of epoch e (1-based) starts at (e - 1) + 3/4 epochs of 3
+    expected = [1e-3 * 0.5 * (1 + np.cos(np.pi * (e - 0.25) / 3)) for e in (1, 2, 3)]
+    assert list(history["learning_rate"]) == pytest.approx(expected, rel=1e-5)
+    assert history["val_mAP"].isna().tolist() == [True, False, False]
+    assert result.best_epoch in (2, 3)
+    on_time = TrainOptions(optimizer="adam", num_epochs=50, epoch_length=2, verbose=0, validate_every=10,
+                           time_budget_minutes=1e-4)
+    budgeted = train(str(tmp_path / "budget"), config=config, options=on_time, class_map=data.class_map,
+                     train_records=train_records, val_records=val_records, print_fn=lambda line: None)
+    # the budget holds no second epoch: the first is the last, so it is scored
+    assert list(budgeted.history["epoch"]) == [1] and not budgeted.history["val_mAP"].isna()[0]

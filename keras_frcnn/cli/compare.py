@@ -93,7 +93,8 @@ def _main(argv=None) -> int:
         raise UserError("--distribute multiworker is not supported for a study; use mirrored (one machine), "
                         "or train_frcnn.py per run")
 
-    from keras_frcnn.cli.train import SCALING_FIELDS, config_from_args, read_labelled, read_training_data, scaling_options
+    from keras_frcnn.cli.train import (SCALING_FIELDS, config_from_args, read_labelled, read_training_data,
+                                      scaling_options, schedule_options)
     from keras_frcnn.training.comparison import Study, eval_set_info, plan_study, plural
     from keras_frcnn.training.loop import TrainOptions
 
@@ -106,8 +107,7 @@ def _main(argv=None) -> int:
     options = TrainOptions(num_epochs=args.num_epochs, epoch_length=args.epoch_length, batch_size=args.batch_size,
                            expansion=args.expansion, input_weight_path=args.input_weight_path,
                            deterministic=args.deterministic, verbose=0 if args.quiet or not sys.stdout.isatty() else 1,
-                           lr_drops=tuple(args.lr_drop_at), lr_drop_factor=args.lr_drop_factor,
-                           **scaling_options(args))
+                           **schedule_options(args), **scaling_options(args))
     specs = plan_study(args.output, args.networks, args.optimizers, configs, options)
     study = Study(args.output, specs, budget_minutes=args.budget_minutes, retry_failed=args.retry_failed,
                   changeable_options=SCALING_FIELDS)  # other hardware may resume a run, as with train_frcnn.py

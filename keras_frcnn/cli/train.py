@@ -48,7 +48,9 @@ def add_model_arguments(parser: argparse.ArgumentParser, *, network: bool = True
     model = parser.add_argument_group("model")
     if network:
         model.add_argument("--network", choices=sorted(NETWORK_ALIASES), default="vgg16")
-    model.add_argument("--weights", default="none", help="backbone weights: none | imagenet | PATH")
+    model.add_argument("--weights", default="none",
+                       help="backbone weights: none | imagenet (vgg16, resnet50) | chromosomes (tiny: shipped, its "
+                       "backbone and RPN trained on synthetic spreads) | PATH")
     model.add_argument("-n", "--num_rois", type=int, help="RoIs sampled per image in training (default: config)")
     model.add_argument("--im-size", type=int, help="shorter image side after resizing (default: config, 600)")
     model.add_argument("--config_filename", help="a config JSON to start from (model section or a run's config.json)")
@@ -57,7 +59,8 @@ def add_model_arguments(parser: argparse.ArgumentParser, *, network: bool = True
 
 
 def add_schedule_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--epoch_length --batch-size --lr-drop-at --lr-drop-factor --seed --deterministic --input_weight_path``."""
+    """``--epoch_length --batch-size --lr-drop-at --lr-drop-factor --lr-schedule --warmup --validate-every --seed
+    --deterministic --input_weight_path --init-from``."""
     train = parser.add_argument_group("training schedule")
     train.add_argument("--epoch_length", type=int, default=1000, help="iterations per epoch")
     train.add_argument("--batch-size", type=int, default=1, help="images per step (per replica when distributed)")
@@ -65,6 +68,13 @@ def add_schedule_arguments(parser: argparse.ArgumentParser) -> None:
                        help="multiply the learning rate by --lr-drop-factor after these fractions of training "
                             "(of the epochs, or of --time-budget-minutes when that comes first), e.g. 0.75")
     train.add_argument("--lr-drop-factor", type=float, default=0.1)
+    train.add_argument("--lr-schedule", choices=("step", "cosine"), default="step",
+                       help="step: the drops of --lr-drop-at; cosine: half a cosine from the rate down to 0 at the "
+                            "end of training (of the epochs or of --time-budget-minutes)")
+    train.add_argument("--warmup", type=float, default=0.0, metavar="FRACTION",
+                       help="ramp the learning rate up linearly over this fraction of training first, e.g. 0.05")
+    train.add_argument("--validate-every", type=int, default=1, metavar="EPOCHS",
+                       help="score the validation images every this many epochs (and after the last)")
     train.add_argument("--seed", type=int, default=0, help="split, shuffling, augmentation and sampling")
     train.add_argument("--deterministic", action="store_true",
                        help="bit-reproducible kernels: a resumed run then matches an uninterrupted one exactly")
@@ -72,6 +82,13 @@ def add_schedule_arguments(parser: argparse.ArgumentParser) -> None:
     train.add_argument("--init-from", metavar="RUN_OR_MODEL",
                        help="start from a trained run or .keras model where the layers match (backbone, RPN, RoI "
                             "head); the class outputs are re-initialised when the class lists differ")
+
+
+def schedule_options(args: argparse.Namespace) -> dict:
+    """The :class:`~keras_frcnn.training.loop.TrainOptions` fields of :func:`add_schedule_arguments`'
+    learning-rate and validation flags."""
+    return {"lr_schedule": args.lr_schedule, "lr_drops": tuple(args.lr_drop_at), "lr_drop_factor": args.lr_drop_factor,
+            "warmup": args.warmup, "validate_every": args.validate_every}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -230,8 +247,8 @@ def _main(argv=None) -> int:
                                epoch_length=args.epoch_length, batch_size=args.batch_size, expansion=args.expansion,
                                input_weight_path=args.input_weight_path, init_from=args.init_from,
                                deterministic=args.deterministic,
-                               time_budget_minutes=args.time_budget_minutes, lr_drops=tuple(args.lr_drop_at),
-                               lr_drop_factor=args.lr_drop_factor, **scaling_options(args))
+                               time_budget_minutes=args.time_budget_minutes, **schedule_options(args),
+                               **scaling_options(args))
         options.validate()  # flag errors before reading any data
         if args.init_from:
             from keras_frcnn.cli.common import check_model_path

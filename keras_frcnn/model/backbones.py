@@ -4,7 +4,8 @@
 ``resnet50``: conv1 ... conv4 (C4, 1024 channels) shared; the conv5 stage on 14x14 pooled RoIs
 (stride 2 -> 7x7), then global average pooling.
 ``tiny``: four small conv blocks, for tests and quick CPU experiments; it has no ImageNet weights,
-but takes a ``.weights.h5`` file of its feature extractor (``Backbone.features.save_weights``).
+but takes ``chromosomes`` (shipped with the RPN: :mod:`keras_frcnn.pretrained`) or a ``.weights.h5``
+file of its feature extractor (``Backbone.features.save_weights``).
 
 Inputs are RGB pixels in [0, 255]; each backbone applies its own preprocessing
 (:func:`preprocess`), so grey images (three equal channels) work unchanged.
@@ -23,6 +24,7 @@ from keras import layers, ops
 
 from keras_frcnn.config import Config
 from keras_frcnn.errors import UserError
+from keras_frcnn.pretrained import check_network, is_shipped, read_manifest
 
 
 @dataclass
@@ -46,15 +48,16 @@ def output_stride(features: keras.Model, probe: int = 256) -> int:
 
 
 @functools.lru_cache(maxsize=8)
-def _stride_of(network: str, tiny_filters: tuple[int, ...]) -> int:
+def _stride_of(network: str, tiny_filters: tuple[int, ...], tiny_stride: int) -> int:
     # A one-unit fc head: the stride needs the features alone (VGG16's fc6 would take 1.2 GB to build)
-    config = Config(network=network, tiny_filters=tiny_filters, class_names=("object",), head_units=1)
+    config = Config(network=network, tiny_filters=tiny_filters, tiny_stride=tiny_stride, class_names=("object",),
+                    head_units=1)
     return output_stride(_BUILDERS[network](config, "zeros").features)
 
 
 def backbone_stride(config: Config) -> int:
     """The feature stride of ``config``'s backbone (built once per process, without weights)."""
-    return _stride_of(config.network, tuple(config.tiny_filters))
+    return _stride_of(config.network, tuple(config.tiny_filters), config.tiny_stride)
 
 
 def preprocess(images, mode: str):
@@ -71,7 +74,13 @@ def build_backbone(config: Config, initialize: bool = True) -> Backbone:
     ``initialize=False`` leaves the fc head's kernels at zero instead of drawing random ones, for a
     model whose weights are loaded next: drawing VGG16's fc6 kernel (411 MB) takes three times its
     size at once, memory TensorFlow's CPU allocator keeps for the rest of the process."""
-    backbone = _BUILDERS[config.network](config, "glorot_uniform" if initialize else "zeros")
+    if is_shipped(config.weights):  # loaded with the RPN by FasterRCNN
+        check_network(config, config.weights, read_manifest(config.weights))
+    # Weights loaded next replace the backbone's own: a model saved after training with a weights
+    # file loads where that file is gone.
+    unweighted = not initialize or is_shipped(config.weights)
+    builder_config = config.replace(weights=None) if unweighted else config
+    backbone = _BUILDERS[config.network](builder_config, "glorot_uniform" if initialize else "zeros")
     backbone = dataclasses.replace(backbone, stride=output_stride(backbone.features))
     _freeze_early_blocks(backbone.features, config)
     if _batchnorm_frozen(config):
@@ -146,13 +155,15 @@ def _resnet_block(app: keras.Model, prefix: str, x, projection: bool):
 
 
 def _tiny(config: Config, head_initializer: str) -> Backbone:
-    if len(config.tiny_filters) < 4:
-        raise UserError("tiny_filters needs at least 4 blocks (four 2x2 poolings make stride 16)")
+    pools = config.tiny_stride.bit_length() - 1  # 2x2 poolings: 4 for stride 16, 3 for stride 8
+    if len(config.tiny_filters) < pools:
+        raise UserError(f"tiny_filters needs at least {pools} blocks ({pools} 2x2 poolings make stride "
+                        f"{config.tiny_stride})")
     image = keras.Input((None, None, 3))
     x = image
     for block, filters in enumerate(config.tiny_filters, start=1):
         x = layers.Conv2D(filters, 3, padding="same", activation="relu", name=f"block{block}_conv1")(x)
-        if block <= 4:
+        if block <= pools:
             x = layers.MaxPooling2D(2, name=f"block{block}_pool")(x)
     features = keras.Model(image, x, name="tiny_features")
     _load_tiny_weights(features, config.weights)
@@ -165,8 +176,8 @@ def _load_tiny_weights(features: keras.Model, weights: str | None) -> None:
     if weights is None:
         return
     if weights == "imagenet":
-        raise UserError("the tiny backbone has no ImageNet weights: use weights none, a .weights.h5 file of "
-                        "its feature extractor, or --init-from a trained run")
+        raise UserError("the tiny backbone has no ImageNet weights: use weights none, chromosomes (shipped), "
+                        "a .weights.h5 file of its feature extractor, or --init-from a trained run")
     if not os.path.isfile(weights):
         raise UserError(f"{weights}: backbone weights file not found")
     if not weights.endswith(".weights.h5"):

@@ -20,10 +20,9 @@ from keras_frcnn.config import Config
 from keras_frcnn.model.decoders import Decoder, decoder_for
 from keras_frcnn.model.roi_heads import RoIHeads
 from keras_frcnn.model.rpn import RegionProposalNetwork
+from keras_frcnn.model.terms import LOSS_TERMS, SKIPPED_STEPS
+from keras_frcnn.pretrained import is_shipped, load_shipped
 
-LOSS_NAMES = ("loss", "rpn_cls", "rpn_reg", "head_cls", "head_reg")
-SKIPPED_STEPS = "skipped_steps"
-"""The training log's count of the epoch's steps whose gradients were not finite (their update skipped)."""
 MODEL_FORMAT = 2
 """The saved layout of :class:`FasterRCNN` (``get_config()["format"]``): 2 since keras_frcnn 0.2, whose
 stages are layers of their own; 1 (no key) before. :func:`keras_frcnn.training.runs.load_model` refuses
@@ -56,7 +55,10 @@ class FasterRCNN(keras.Model):
         self.stride = backbone.stride  # input pixels per feature cell, measured from the backbone
         self.rpn = RegionProposalNetwork(config, stride=self.stride, feature_channels=self.features.output.shape[-1])
         self.roi_heads = RoIHeads(config, head=backbone.head, pooled_size=backbone.pooled_size, stride=self.stride)
-        self.loss_trackers = {name: keras.metrics.Mean(name=name) for name in LOSS_NAMES}
+        self.initial_weights_report: list[str] = []  # what a shipped weight set (keras_frcnn.pretrained) loaded
+        if initialize and is_shipped(config.weights):
+            self.initial_weights_report = load_shipped(self, config.weights).lines()
+        self.loss_trackers = {name: keras.metrics.Mean(name=name) for name in LOSS_TERMS}
         self.loss_trackers[SKIPPED_STEPS] = keras.metrics.Sum(name=SKIPPED_STEPS)
         # NMS, crop_and_resize and the sampling ops are not all XLA-compatible:
         # compile(jit_compile="auto") must not pick XLA for the whole step. The dense parts can be

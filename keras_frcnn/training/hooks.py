@@ -2,10 +2,10 @@
 
 :class:`EpochHooks` runs a list of :class:`Hook` objects for both training loops: ``fit`` reaches
 it through :attr:`EpochHooks.callback`, the distributed loop calls :meth:`EpochHooks.begin_epoch`,
-:meth:`EpochHooks.check_step` and :meth:`EpochHooks.commit` itself. :func:`standard_hooks` is
-the list ``train()`` uses, in the commit order of :mod:`keras_frcnn.training.loop`:
+:meth:`EpochHooks.begin_step`, :meth:`EpochHooks.check_step` and :meth:`EpochHooks.commit`
+itself. :func:`standard_hooks` is the list ``train()`` uses, in the commit order of :mod:`keras_frcnn.training.loop`:
 
-``LearningRate`` (set at the start, recorded at the end) -> ``Validation`` -> ``EpochTime`` (and
+``LearningRate`` (set before every step, recorded at the end) -> ``Validation`` -> ``EpochTime`` (and
 the time budget) -> ``Checkpoint`` (checkpoint, history, best, ``state.json``, last, pruning)
 -> ``LossPlot`` -> ``ProgressLine``.
 
@@ -25,12 +25,11 @@ import numpy as np
 import pandas as pd
 
 from keras_frcnn.atomic import atomic_path, link_or_copy, write_json, write_text
+from keras_frcnn.model.terms import LOSS_TERMS, SKIPPED_STEPS
 from keras_frcnn.progress import format_duration
 from keras_frcnn.training.runs import RunFolder
 
-LOSS_COLUMNS = ("loss", "rpn_cls", "rpn_reg", "head_cls", "head_reg")
-SKIPPED_COLUMN = "skipped_steps"  # steps of the epoch whose gradients were not finite (FasterRCNN.train_step_fn)
-HISTORY_COLUMNS = ("epoch",) + LOSS_COLUMNS + ("val_mAP", "val_coco_AP", "learning_rate", "seconds", SKIPPED_COLUMN)
+HISTORY_COLUMNS = ("epoch",) + LOSS_TERMS + ("val_mAP", "val_coco_AP", "learning_rate", "seconds", SKIPPED_STEPS)
 
 
 def _finite(value) -> bool:
@@ -59,6 +58,7 @@ class Epoch:
     number: int
     row: dict
     logs: dict
+    validation_skipped: bool = False  # validation data exist but this epoch was not scored (validate_every)
 
 
 @dataclass
@@ -78,25 +78,31 @@ class TrainingState:
 
 
 class Hook:
-    """One duty. ``begin_epoch`` runs on every worker; ``end_epoch`` on the chief only."""
+    """One duty. ``begin_epoch`` and ``begin_step`` run on every worker; ``end_epoch`` on the chief only."""
 
     def begin_epoch(self, training: TrainingState) -> None:
         pass
+
+    def begin_step(self, training: TrainingState, step: int) -> None:
+        """Before step ``step`` (0-based) of the epoch."""
 
     def end_epoch(self, training: TrainingState, epoch: Epoch) -> None:
         pass
 
 
 class LearningRate(Hook):
-    """Sets each epoch's learning rate (a function of the committed state, so a resumed run
-    continues the schedule) and records it in the history."""
+    """Sets the learning rate before every step (a function of the committed state and the time
+    and steps since, so a resumed run continues the schedule) and records the epoch's last rate in
+    the history."""
 
     def __init__(self, base_rate: float):
         self.base_rate = base_rate
 
-    def begin_epoch(self, training):
-        rate = training.options.learning_rate_at(self.base_rate, int(training.state.get("epoch", 0)),
-                                                 training.state.get("train_seconds", 0.0))
+    def begin_step(self, training, step):
+        options, state = training.options, training.state
+        seconds = state.get("train_seconds", 0.0) + time.perf_counter() - training.epoch_start
+        rate = options.learning_rate_at(self.base_rate, int(state.get("epoch", 0)) + step / options.epoch_length,
+                                        seconds)
         training.model.optimizer.learning_rate.assign(rate)
 
     def end_epoch(self, training, epoch):
@@ -104,16 +110,33 @@ class LearningRate(Hook):
 
 
 class Validation(Hook):
-    """VOC mAP and COCO AP of the model on the validation records (None without any)."""
+    """VOC mAP and COCO AP of the model on the validation records (None without any), every
+    ``options.validate_every`` epochs and at the last: the last of the epochs asked for, or the
+    last the time budget holds (when what is left of it is shorter than this epoch so far)."""
 
     def __init__(self, records: Sequence):
         self.records = list(records)
         self._detector = None
 
     def end_epoch(self, training, epoch):
+        if self.records and not self._due(training, epoch.number):
+            epoch.validation_skipped = True
+            epoch.row.update(val_mAP=None, val_coco_AP=None)
+            return
         scores = self.scores(training.model)
         epoch.row.update(scores)
         epoch.logs.update({k: v for k, v in scores.items() if v is not None})
+
+    @staticmethod
+    def _due(training, number: int) -> bool:
+        options = training.options
+        if number % options.validate_every == 0 or number >= options.num_epochs:
+            return True
+        if options.time_budget_minutes is None:
+            return False
+        epoch_seconds = time.perf_counter() - training.epoch_start
+        left = 60.0 * options.time_budget_minutes - training.state.get("train_seconds", 0.0) - epoch_seconds
+        return left < epoch_seconds
 
     def scores(self, model) -> dict:
         if not self.records:
@@ -156,7 +179,7 @@ class Checkpoint(Hook):
         write_text(run.history, history_frame(training.rows).to_csv(index=False))
         row = epoch.row
         score = row["val_mAP"] if row.get("val_mAP") is not None else -row["loss"]
-        if state.get("best_score") is None or score > state["best_score"]:
+        if not epoch.validation_skipped and (state.get("best_score") is None or score > state["best_score"]):
             link_or_copy(checkpoint, run.best)
             state.update(best_score=score, best_epoch=epoch.number, best_val_mAP=row.get("val_mAP"))
         state.update(epoch=epoch.number, checkpoint=os.path.relpath(checkpoint, run.root),
@@ -183,9 +206,9 @@ class ProgressLine(Hook):
     def end_epoch(self, training, epoch):
         row, state, options = epoch.row, training.state, training.options
         val = "" if row.get("val_mAP") is None else f"  val mAP {row['val_mAP']:.4f}  val COCO AP {row['val_coco_AP']:.4f}"
-        terms = "  ".join(f"{k} {row[k]:.4f}" for k in LOSS_COLUMNS)
+        terms = "  ".join(f"{k} {row[k]:.4f}" for k in LOSS_TERMS)
         best = " (best)" if state.get("best_epoch") == epoch.number else ""
-        skipped = row.get(SKIPPED_COLUMN) or 0
+        skipped = row.get(SKIPPED_STEPS) or 0
         skipped = f"  {skipped} step(s) skipped (non-finite gradients)" if skipped else ""
         training.print(f"epoch {epoch.number}: {terms}{val}  {row['seconds']:.0f}s{best}{skipped}"
                        f"{self.time_left(training, epoch)}")
@@ -238,6 +261,9 @@ class EpochHooks:
             def on_epoch_begin(self, epoch, logs=None):
                 runner.begin_epoch(self.model)
 
+            def on_train_batch_begin(self, batch, logs=None):
+                runner.begin_step(batch)
+
             def on_train_batch_end(self, batch, logs=None):
                 if not runner.check_step((logs or {}).get("loss"), batch):
                     self.model.stop_training = True
@@ -264,6 +290,10 @@ class EpochHooks:
         for hook in self.hooks:
             hook.begin_epoch(self.training)
 
+    def begin_step(self, batch: int) -> None:
+        for hook in self.hooks:
+            hook.begin_step(self.training, batch)
+
     def check_step(self, loss, batch: int) -> bool:
         """False (and the failure set) when step ``batch`` of the epoch had a non-finite loss."""
         if loss is not None and not math.isfinite(float(loss)):
@@ -275,10 +305,10 @@ class EpochHooks:
     def commit(self, model, epoch: int, logs: dict) -> None:
         """End epoch ``epoch`` (0-based) with Keras' ``logs`` (the epoch's mean loss terms)."""
         number = epoch + 1
-        row = {"epoch": number, **{k: float(logs[k]) for k in LOSS_COLUMNS if k in logs}}
-        if SKIPPED_COLUMN in logs:
-            row[SKIPPED_COLUMN] = int(round(float(logs[SKIPPED_COLUMN])))
-        if not all(_finite(row.get(k)) for k in LOSS_COLUMNS):
+        row = {"epoch": number, **{k: float(logs[k]) for k in LOSS_TERMS if k in logs}}
+        if SKIPPED_STEPS in logs:
+            row[SKIPPED_STEPS] = int(round(float(logs[SKIPPED_STEPS])))
+        if not all(_finite(row.get(k)) for k in LOSS_TERMS):
             self.training.failure = f"non-finite loss at the end of epoch {number}"
             model.stop_training = True
             return

@@ -17,6 +17,7 @@ step) continues exactly as an uninterrupted run would.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from dataclasses import dataclass
 from typing import Callable, Sequence
@@ -31,10 +32,12 @@ from keras_frcnn.atomic import write_json
 from keras_frcnn.config import Config
 from keras_frcnn.training.distribute import LOOPS
 from keras_frcnn.errors import OptionError, UserError
-from keras_frcnn.training.hooks import HISTORY_COLUMNS, LOSS_COLUMNS, SKIPPED_COLUMN, EpochHooks, TrainingState, standard_hooks
+from keras_frcnn.model.terms import LOSS_TERMS, SKIPPED_STEPS
+from keras_frcnn.training.hooks import HISTORY_COLUMNS, EpochHooks, TrainingState, standard_hooks
 from keras_frcnn.training.runs import RunFolder
 from keras_frcnn.training.warm_start import warm_start
 
+LR_SCHEDULES = ("step", "cosine")
 
 
 class TrainingDiverged(UserError):
@@ -63,20 +66,35 @@ class TrainOptions:
     loop: str = "auto"  # fit | custom | auto (fit, except the custom loop under multiworker)
     # Length and learning-rate schedule.
     time_budget_minutes: float | None = None  # stop at the last epoch that fits (wall clock, validation included)
+    lr_schedule: str = "step"  # step: x lr_drop_factor at each of lr_drops; cosine: half a cosine down to 0 at the end
     lr_drops: tuple[float, ...] = ()  # fractions of training after which the rate is multiplied by lr_drop_factor
     lr_drop_factor: float = 0.1
+    warmup: float = 0.0  # fraction of training over which the rate ramps up linearly (from 1% of it) first
+    validate_every: int = 1  # epochs between validations (the last epoch is always validated)
 
     def __post_init__(self):
         self.lr_drops = tuple(float(f) for f in self.lr_drops)  # a list when read back from config.json
 
-    def learning_rate_at(self, base_rate: float, epoch: int, train_seconds: float) -> float:
-        """The rate for epoch ``epoch`` (0-based) after ``train_seconds`` of training: ``base_rate``
-        times ``lr_drop_factor`` for every drop passed. Training's progress is the larger of the
-        epochs done and, with a time budget, the budget spent."""
-        progress = epoch / self.num_epochs
+    def progress(self, epochs_done: float, train_seconds: float) -> float:
+        """How far training is, in [0, 1]: the larger of the epochs done (fractions of one count)
+        and, with a time budget, the budget spent."""
+        progress = epochs_done / self.num_epochs
         if self.time_budget_minutes:
             progress = max(progress, train_seconds / (60.0 * self.time_budget_minutes))
-        return base_rate * self.lr_drop_factor ** sum(progress >= f for f in self.lr_drops)
+        return min(progress, 1.0)
+
+    def learning_rate_at(self, base_rate: float, epochs_done: float, train_seconds: float) -> float:
+        """The rate after ``epochs_done`` epochs (fractions count) and ``train_seconds`` of training
+        (:meth:`progress`): the warm-up ramp, then ``base_rate`` times ``lr_drop_factor`` for every
+        drop passed (``step``) or times ``(1 + cos(pi * progress)) / 2`` (``cosine``)."""
+        progress = self.progress(epochs_done, train_seconds)
+        if self.lr_schedule == "cosine":
+            rate = base_rate * 0.5 * (1.0 + math.cos(math.pi * progress))
+        else:
+            rate = base_rate * self.lr_drop_factor ** sum(progress >= f for f in self.lr_drops)
+        if progress < self.warmup:
+            rate *= 0.01 + 0.99 * progress / self.warmup
+        return rate
 
     def validate(self) -> None:
         from keras_frcnn.training.distribute import STRATEGIES
@@ -99,6 +117,15 @@ class TrainOptions:
         if any(not 0 < f < 1 for f in self.lr_drops) or not 0 < self.lr_drop_factor <= 1:
             raise OptionError("{0} takes fractions of training in (0, 1) and {1} a value in (0, 1]", "lr_drops",
                               "lr_drop_factor")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise OptionError("{0} must be one of {choices}, not {value!r}", "lr_schedule",
+                              choices=", ".join(LR_SCHEDULES), value=self.lr_schedule)
+        if self.lr_schedule == "cosine" and self.lr_drops:
+            raise OptionError("{0} cosine has no drops: leave out {1}", "lr_schedule", "lr_drops")
+        if not 0 <= self.warmup < 1:
+            raise OptionError("{0} takes a fraction of training in [0, 1), not {value}", "warmup", value=self.warmup)
+        if self.validate_every < 1:
+            raise OptionError("{0} must be at least 1", "validate_every")
         if self.input_weight_path and self.init_from:
             raise OptionError("give {0} or {1}, not both", "input_weight_path", "init_from")
         if self.loop == "fit" and self.distribute == "multiworker":
@@ -220,6 +247,8 @@ def train(run_dir: str, *, config: Config, options: TrainOptions, class_map: Cla
         keras.utils.set_random_seed(config.seed)
         with dtype_policy(policy), strategy.scope():
             model = build_model(config)
+            for line in model.initial_weights_report:
+                print_fn(line)
             if options.input_weight_path:
                 _load_initial_weights(model, options.input_weight_path)
             if options.init_from:
@@ -295,9 +324,9 @@ def _distributed_loop(model, strategy, dataset, options: TrainOptions, hooks: Ep
     @tf.function
     def train_step(iterator):
         terms = strategy.run(model.train_step_fn, args=(next(iterator),))
-        reduced = {name: strategy.reduce(tf.distribute.ReduceOp.MEAN, terms[name], axis=None) for name in LOSS_COLUMNS}
+        reduced = {name: strategy.reduce(tf.distribute.ReduceOp.MEAN, terms[name], axis=None) for name in LOSS_TERMS}
         # a step counts once, however many replicas skipped a gradient in it (ReduceOp has no MAX)
-        reduced[SKIPPED_COLUMN] = tf.minimum(strategy.reduce(tf.distribute.ReduceOp.SUM, terms[SKIPPED_COLUMN],
+        reduced[SKIPPED_STEPS] = tf.minimum(strategy.reduce(tf.distribute.ReduceOp.SUM, terms[SKIPPED_STEPS],
                                                              axis=None), 1.0)
         return reduced
 
@@ -307,20 +336,21 @@ def _distributed_loop(model, strategy, dataset, options: TrainOptions, hooks: Ep
         hooks.begin_epoch(model)
         if show_bar:
             print(f"Epoch {epoch + 1}/{options.num_epochs}")
-        bar = keras.utils.Progbar(options.epoch_length, stateful_metrics=LOSS_COLUMNS) if show_bar else None
-        totals = dict.fromkeys(LOSS_COLUMNS, 0.0)
+        bar = keras.utils.Progbar(options.epoch_length, stateful_metrics=LOSS_TERMS) if show_bar else None
+        totals = dict.fromkeys(LOSS_TERMS, 0.0)
         skipped = 0.0
         for batch in range(options.epoch_length):
+            hooks.begin_step(batch)
             values = {name: float(value) for name, value in train_step(iterator).items()}
             if not hooks.check_step(values["loss"], batch):
                 return
-            for name in LOSS_COLUMNS:
+            for name in LOSS_TERMS:
                 totals[name] += values[name]
-            skipped += values[SKIPPED_COLUMN]
+            skipped += values[SKIPPED_STEPS]
             if bar is not None:
-                bar.update(batch + 1, [(name, totals[name] / (batch + 1)) for name in LOSS_COLUMNS])
-        logs = {name: totals[name] / options.epoch_length for name in LOSS_COLUMNS}
-        logs[SKIPPED_COLUMN] = skipped
+                bar.update(batch + 1, [(name, totals[name] / (batch + 1)) for name in LOSS_TERMS])
+        logs = {name: totals[name] / options.epoch_length for name in LOSS_TERMS}
+        logs[SKIPPED_STEPS] = skipped
         hooks.commit(model, epoch, logs)
         if hooks.stopped:
             return

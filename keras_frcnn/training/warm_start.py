@@ -46,21 +46,34 @@ def warm_start(model, source_path: str) -> WarmStart:
     path = resolve_model_path(source_path)
     source = load_model(path)
     same_classes = tuple(source.class_names) == tuple(model.class_names)
-    available = {weight.path: weight for weight in source.weights}
-    report = WarmStart(path)
+    report = copy_matching(model, {weight.path: weight.numpy() for weight in source.weights}, path,
+                           class_outputs_match=same_classes,
+                           class_note=f"{len(source.class_names)} source classes, {len(model.class_names)} here, "
+                                      "or another order")
+    if not report.loaded:
+        raise UserError(f"{path}: no weight of this model matches the source model (another backbone?)")
+    return report
+
+
+def copy_matching(model, arrays: dict, source: str, *, class_outputs_match: bool = False, class_note: str = "",
+                  excluded: dict | None = None) -> WarmStart:
+    """Copy ``arrays`` (weight path -> array) into ``model``'s weights of the same path and shape.
+    The class outputs are copied only when ``class_outputs_match``; ``excluded`` maps layer names
+    to the reason they are left out."""
+    excluded = excluded or {}
+    report = WarmStart(source)
     for weight in model.weights:
         layer = weight.path.split("/")[0]
-        found = available.get(weight.path)
+        found = arrays.get(weight.path)
         if found is None:
-            report.skipped[weight.path] = "not in the source model"
-        elif layer in CLASS_OUTPUTS and not same_classes:
-            report.skipped[weight.path] = (f"class-dependent ({len(source.class_names)} source classes, "
-                                           f"{len(model.class_names)} here, or another order)")
+            report.skipped[weight.path] = "not in the source"
+        elif layer in excluded:
+            report.skipped[weight.path] = excluded[layer]
+        elif layer in CLASS_OUTPUTS and not class_outputs_match:
+            report.skipped[weight.path] = f"class-dependent ({class_note})"
         elif tuple(found.shape) != tuple(weight.shape):
             report.skipped[weight.path] = f"shape {tuple(found.shape)} in the source, {tuple(weight.shape)} here"
         else:
-            weight.assign(np.asarray(found.numpy(), dtype=weight.dtype))
+            weight.assign(np.asarray(found, dtype=weight.dtype))
             report.loaded.append(weight.path)
-    if not report.loaded:
-        raise UserError(f"{path}: no weight of this model matches the source model (another backbone?)")
     return report
