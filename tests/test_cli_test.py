@@ -66,6 +66,7 @@ def test_folder_run_writes_every_output(images: Path, model_path: Path, tmp_path
     code = run_test_frcnn(["-p", str(images), "--model", str(model_path), "--output", str(out), "--batch-size", "2"])
     captured = capsys.readouterr()
     assert code == 0, captured.err
+    assert "; 2 image(s) per model call" in captured.out
     for name, (height, width) in SIZES.items():
         drawn = cv2.imread(str(out / "images" / (Path(name).stem + ".png")))
         assert drawn is not None and drawn.shape == (height, width, 3)

@@ -176,10 +176,16 @@ def add_output_argument(parser: argparse.ArgumentParser, default: str) -> None:
                         help=f"folder for the outputs (default: {default})")
 
 
-def add_batch_size_argument(parser: argparse.ArgumentParser, default: int = 1) -> None:
-    """``--batch-size`` (``args.batch_size``)."""
-    parser.add_argument("--batch-size", type=positive_int, default=default, metavar="N",
-                        help=f"images per model call (default: {default})")
+def add_batch_size_argument(parser: argparse.ArgumentParser) -> None:
+    """``--batch-size`` (``args.batch_size``): a number or ``auto`` (:mod:`keras_frcnn.inference.batching`)."""
+    from keras_frcnn.inference.batching import AUTO
+
+    def batch_size(text: str) -> int | str:
+        return AUTO if text == AUTO else positive_int(text)
+
+    parser.add_argument("--batch-size", type=batch_size, default=AUTO, metavar="N",
+                        help="images per model call, or auto (default): 2 for VGG16 on a CPU, where that is "
+                             "faster, else 1")
 
 
 # ----------------------------------------------------------------------------- ground truth
@@ -294,17 +300,20 @@ def load_model(path: str):
 
 
 def predict_in_chunks(
-    model, records: Sequence[ImageRecord], batch_size: int, *, chunk_images: int = 64
+    model, records: Sequence[ImageRecord], batch_size: int | str, *, chunk_images: int = 64
 ) -> Iterator[tuple[int, list[Detections], list[float]]]:
-    """Run ``model`` on the records' images, ``chunk_images`` at a time (rounded to whole
+    """Run ``model`` on the records' images, ``batch_size`` (or ``"auto"``:
+    :func:`~keras_frcnn.inference.batching.resolve_batch_size`) per call, ``chunk_images`` at a time (rounded to whole
     batches), by :func:`keras_frcnn.inference.detector.predict_records` (images decoded and resized
     as for training, ahead of the model). Yields ``(index of the chunk's first record, its detections, seconds per image)``;
     an image's time is its batch's time shared out (the first batch includes start-up).
     Images TensorFlow cannot decode (TIFF) are decoded by OpenCV and handed over as PNG.
     The model runs with its convolution kernels as constants (:class:`keras_frcnn.inference.detector.Detector`)."""
+    from keras_frcnn.inference.batching import resolve_batch_size
     from keras_frcnn.inference.detector import Detector, predict_records
 
     detector = Detector(model, constant_weights=True)
+    batch_size = resolve_batch_size(batch_size, model.frcnn_config.network)
     chunk_images = batch_size * max(1, -(-chunk_images // batch_size))
     for start in range(0, len(records), chunk_images):
         chunk = [_tensorflow_readable(record) for record in records[start:start + chunk_images]]

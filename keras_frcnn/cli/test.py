@@ -26,6 +26,7 @@ from keras_frcnn.annotations.images import load_image
 from keras_frcnn.annotations.records import ImageRecord
 from keras_frcnn.atomic import write_text
 from keras_frcnn.cli import common
+from keras_frcnn.inference.batching import resolve_batch_size
 from keras_frcnn.inference.detections import Detections, write_detections_csv
 from keras_frcnn.errors import run_cli
 from keras_frcnn.inference.karyotype import karyotype_table, select_chromosomes, summarise_detections
@@ -71,8 +72,9 @@ def _main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     records, model, threshold = common.detection_setup(args)
     class_names = model.class_names
+    batch_size = resolve_batch_size(args.batch_size, model.frcnn_config.network)
     print(f"{len(records)} image(s) from {args.path}; model {args.model} ({len(class_names)} classes); "
-          f"score threshold {threshold:g}")
+          f"score threshold {threshold:g}; {batch_size} image(s) per model call")
 
     images_dir = os.path.join(args.output, "images")
     names = output_names(records)
@@ -80,7 +82,7 @@ def _main(argv: Sequence[str] | None = None) -> int:
     summaries = []
     seconds: list[float] = []
     began = time.perf_counter()
-    for start, chunk, chunk_seconds in common.predict_in_chunks(model, records, args.batch_size):
+    for start, chunk, chunk_seconds in common.predict_in_chunks(model, records, batch_size):
         for offset, (raw, image_seconds) in enumerate(zip(chunk, chunk_seconds)):
             index = start + offset
             detections = common.in_label_scheme(keep_confident(raw, threshold), args.labels,
@@ -110,7 +112,7 @@ def _main(argv: Sequence[str] | None = None) -> int:
         seconds_per_image=seconds, program=PROG, score_threshold=max(threshold, args.karyotype_score),
         low_confidence=args.low_confidence, karyotype_score=args.karyotype_score,
     )
-    print(_timing_line(seconds, args.batch_size))
+    print(_timing_line(seconds, batch_size))
     review = int(table["needs_review"].sum())
     print(f"karyotypes: {review} of {len(table)} need review (all ISCN strings are drafts)")
     print(f"wrote {images_dir}{os.sep} ({len(records)} images), {detections_csv}, {karyotype_csv}, {report}")

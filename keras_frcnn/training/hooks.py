@@ -3,11 +3,12 @@
 :class:`EpochHooks` runs a list of :class:`Hook` objects for both training loops: ``fit`` reaches
 it through :attr:`EpochHooks.callback`, the distributed loop calls :meth:`EpochHooks.begin_epoch`,
 :meth:`EpochHooks.begin_step`, :meth:`EpochHooks.check_step` and :meth:`EpochHooks.commit`
-itself. :func:`standard_hooks` is the list ``train()`` uses, in the commit order of :mod:`keras_frcnn.training.loop`:
+itself. :func:`standard_hooks` is the list ``train()`` uses, in the commit order of
+:mod:`keras_frcnn.training.loop`:
 
-``LearningRate`` (set before every step, recorded at the end) -> ``Validation`` -> ``EpochTime`` (and
-the time budget) -> ``Checkpoint`` (checkpoint, history, best, ``state.json``, last, pruning)
--> ``LossPlot`` -> ``ProgressLine``.
+``LearningRate`` (set before every step, recorded at the end) -> ``Validation`` -> ``EpochTime``
+(and the time budget) -> ``Checkpoint`` (checkpoint, history, best, ``state.json``, last,
+pruning) -> ``LossPlot`` -> ``ProgressLine``.
 
 A non-finite loss stops training before any hook writes. Only the chief runs the hooks' end of
 epoch; other workers keep the epoch count and the state in step without touching the run.

@@ -327,7 +327,7 @@ def _distributed_loop(model, strategy, dataset, options: TrainOptions, hooks: Ep
         reduced = {name: strategy.reduce(tf.distribute.ReduceOp.MEAN, terms[name], axis=None) for name in LOSS_TERMS}
         # a step counts once, however many replicas skipped a gradient in it (ReduceOp has no MAX)
         reduced[SKIPPED_STEPS] = tf.minimum(strategy.reduce(tf.distribute.ReduceOp.SUM, terms[SKIPPED_STEPS],
-                                                             axis=None), 1.0)
+                                                            axis=None), 1.0)
         return reduced
 
     writer = tf.summary.create_file_writer(os.path.join(run.logs, "train")) if chief else None
