@@ -50,6 +50,8 @@ def _main(argv=None) -> int:
     parser.add_argument("--im-size", type=int, default=1000, help="shorter image side (default 1000: 768x576 -> 1333x1000)")
     parser.add_argument("--tiny-stride", type=int, choices=(8, 16), default=16,
                         help="feature stride of the tiny backbone (default 16; 8 keeps twice the rows and columns)")
+    parser.add_argument("--freeze-blocks", type=int, default=0,
+                        help="keep the first N backbone blocks as they start (default 0)")
     args = parser.parse_args(argv)
     if not os.path.isdir(args.data):
         from keras_frcnn.errors import UserError
@@ -72,7 +74,8 @@ def _main(argv=None) -> int:
     classes = ClassMap(("chr",))
     records = read_annotations(args.data, classes=classes, format="labelme").records
     train_records, val_records = split_records(records, args.val_fraction, args.seed, group_of=sample_of)
-    config = spread_config(args.seed, args.im_size).replace(tiny_stride=args.tiny_stride)
+    config = spread_config(args.seed, args.im_size).replace(tiny_stride=args.tiny_stride,
+                                                            freeze_blocks=args.freeze_blocks)
     manifest = read_manifest(CHROMOSOMES)
     if args.weights == "chromosomes":
         config = config.replace(weights=CHROMOSOMES)

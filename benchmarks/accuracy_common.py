@@ -108,6 +108,7 @@ def command(script: str, argv) -> str:
 def model_summary(config, **extra) -> dict:
     """The model settings a benchmark's JSON reports."""
     return {"network": config.network, "tiny_filters": list(config.tiny_filters), "tiny_stride": config.tiny_stride,
+            "freeze_blocks": config.freeze_blocks,
             "im_size": config.im_size,
             "max_size": config.max_size, "anchor_scales": list(config.anchor_scales),
             "anchor_ratios": list(config.anchor_ratios), "num_rois": config.num_rois, "weights": config.weights,

@@ -3,6 +3,7 @@
 import pytest
 
 from keras_frcnn.cli.test import build_parser
+from keras_frcnn.errors import UserError
 from keras_frcnn.inference.batching import auto_batch_size, resolve_batch_size
 
 
@@ -20,11 +21,11 @@ def test_resolve_keeps_a_number_and_decides_auto_on_this_machine():
     assert resolve_batch_size("auto", "vgg16") == auto_batch_size("vgg16", gpus)
 
 
-def test_batch_size_flag_takes_auto_or_a_positive_number(capsys):
+def test_batch_size_flag_takes_auto_or_a_positive_number():
     parse = build_parser().parse_args
     assert parse(["-p", "x", "--model", "m"]).batch_size == "auto"
     assert parse(["-p", "x", "--model", "m", "--batch-size", "4"]).batch_size == 4
-    for bad in ("0", "two"):
-        with pytest.raises(SystemExit):
-            parse(["-p", "x", "--model", "m", "--batch-size", bad])
-        assert "--batch-size" in capsys.readouterr().err
+    with pytest.raises(UserError, match="^argument --batch-size: must be at least 1, got 0"):
+        parse(["-p", "x", "--model", "m", "--batch-size", "0"])
+    with pytest.raises(UserError, match="^argument --batch-size: not an integer: 'two'"):
+        parse(["-p", "x", "--model", "m", "--batch-size", "two"])
