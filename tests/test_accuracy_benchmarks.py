@@ -76,7 +76,7 @@ def test_the_spread_benchmark_fine_tunes_the_shipped_weights(tmp_path):
     anchors, bfloat16 or float32 by CPU, cosine schedule; the JSON says so."""
     _labelme_spreads(tmp_path, 4)
     result = _run("accuracy_bioimlab.py", "--data", str(tmp_path), "--output", str(tmp_path / "bench"),
-                  "--budget-minutes", "0.01", "--epoch-length", "2", "--im-size", "400", "--val-fraction", "0.25",
+                  "--budget-minutes", "0.01", "--epoch-length", "2", "--val-fraction", "0.25",
                   "--json", str(tmp_path / "result.json"))
     assert result.returncode == 0, result.stderr[-2000:]
     assert "initialised from the shipped 'chromosomes' weights: 14 weights of 7 layers" in result.stderr
