@@ -76,14 +76,14 @@ def _main(argv=None) -> int:
     train_records, val_records = split_records(records, args.val_fraction, args.seed, group_of=sample_of)
     config = spread_config(args.seed, args.im_size).replace(tiny_stride=args.tiny_stride,
                                                             freeze_blocks=args.freeze_blocks)
-    manifest = read_manifest(CHROMOSOMES)
+    shipped_anchors = None  # the shipped RPN's own, at the image size and stride it was trained at
     if args.weights == "chromosomes":
         config = config.replace(weights=CHROMOSOMES)
-    if args.weights == "chromosomes" and (config.im_size, config.tiny_stride) == (manifest["im_size"],
-                                                                                  manifest["tiny_stride"]):
-        scales, ratios = manifest["anchor_scales"], manifest["anchor_ratios"]  # the shipped RPN's own
-    else:  # fitted to the training boxes (with shipped weights, their RPN outputs then start fresh)
-        scales, ratios = suggest_anchors(train_records, config, n_scales=3, n_ratios=4, max_anchors=16)
+        manifest = read_manifest(CHROMOSOMES)
+        if (config.im_size, config.tiny_stride) == (manifest["im_size"], manifest["tiny_stride"]):
+            shipped_anchors = manifest["anchor_scales"], manifest["anchor_ratios"]
+    # else fitted to the training boxes (with shipped weights, their RPN outputs then start fresh)
+    scales, ratios = shipped_anchors or suggest_anchors(train_records, config, n_scales=3, n_ratios=4, max_anchors=16)
     config = config.replace(anchor_scales=tuple(scales), anchor_ratios=tuple(ratios))
     coverage = anchor_coverage(train_records, config, suggest=False)
 

@@ -21,15 +21,18 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) 
 def add_arguments(parser: argparse.ArgumentParser, output: str, lr_schedule: str = "step", warmup: float = 0.0,
                   budget_minutes: float = 60.0, validate_every: int = 1) -> None:
     """The flags every accuracy benchmark takes (the keywords: the benchmark's defaults)."""
+    from keras_frcnn.training.distribute import PRECISIONS
+    from keras_frcnn.training.loop import LR_SCHEDULES
+
     parser.add_argument("--output", default=output, help="work folder: data, the run, metrics (reused: a "
                         "finished run is scored again, an unfinished one resumed)")
     parser.add_argument("--budget-minutes", type=float, default=budget_minutes,
                         help=f"wall-clock training budget, validation included (default {budget_minutes:g})")
     parser.add_argument("--epoch-length", type=int, default=200, help="iterations per epoch (default 200)")
-    parser.add_argument("--precision", choices=("auto", "float32", "mixed"), default="auto",
+    parser.add_argument("--precision", choices=PRECISIONS, default="auto",
                         help="mixed: bfloat16 compute on a CPU (float16 on a GPU), float32 weights and losses; auto "
                         "(default): mixed on a CPU with native bfloat16 (AVX512-BF16 / AMX) and no GPU, else float32")
-    parser.add_argument("--lr-schedule", choices=("step", "cosine"), default=lr_schedule,
+    parser.add_argument("--lr-schedule", choices=LR_SCHEDULES, default=lr_schedule,
                         help=f"step: learning rate / 10 at --lr-drop-at; cosine: down to 0 at the budget's end "
                         f"(default {lr_schedule})")
     parser.add_argument("--lr-drop-at", type=float, nargs="*", default=[0.8], metavar="FRACTION",

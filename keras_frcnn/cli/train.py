@@ -61,6 +61,8 @@ def add_model_arguments(parser: argparse.ArgumentParser, *, network: bool = True
 def add_schedule_arguments(parser: argparse.ArgumentParser) -> None:
     """``--epoch_length --batch-size --lr-drop-at --lr-drop-factor --lr-schedule --warmup --validate-every --seed
     --deterministic --input_weight_path --init-from``."""
+    from keras_frcnn.training.loop import LR_SCHEDULES
+
     train = parser.add_argument_group("training schedule")
     train.add_argument("--epoch_length", type=int, default=1000, help="iterations per epoch")
     train.add_argument("--batch-size", type=int, default=1, help="images per step (per replica when distributed)")
@@ -68,7 +70,7 @@ def add_schedule_arguments(parser: argparse.ArgumentParser) -> None:
                        help="multiply the learning rate by --lr-drop-factor after these fractions of training "
                             "(of the epochs, or of --time-budget-minutes when that comes first), e.g. 0.75")
     train.add_argument("--lr-drop-factor", type=float, default=0.1)
-    train.add_argument("--lr-schedule", choices=("step", "cosine"), default="step",
+    train.add_argument("--lr-schedule", choices=LR_SCHEDULES, default="step",
                        help="step: the drops of --lr-drop-at; cosine: half a cosine from the rate down to 0 at the "
                             "end of training (of the epochs or of --time-budget-minutes)")
     train.add_argument("--warmup", type=float, default=0.0, metavar="FRACTION",

@@ -20,8 +20,6 @@ def auto_batch_size(network: str, gpus: int) -> int:
 
 def resolve_batch_size(choice: int | str, network: str) -> int:
     """``choice`` itself, or for ``"auto"`` the batch size of :func:`auto_batch_size` on this machine."""
-    if choice != AUTO:
-        return int(choice)
-    import tensorflow as tf
+    from keras_frcnn.training.distribute import gpu_count
 
-    return auto_batch_size(network, len(tf.config.list_physical_devices("GPU")))
+    return int(choice) if choice != AUTO else auto_batch_size(network, gpu_count())

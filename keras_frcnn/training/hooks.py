@@ -137,7 +137,7 @@ class Validation(Hook):
             return False
         epoch_seconds = time.perf_counter() - training.epoch_start
         left = 60.0 * options.time_budget_minutes - training.state.get("train_seconds", 0.0) - epoch_seconds
-        return left < epoch_seconds
+        return epochs_within_budget(left, epoch_seconds, epochs_left=1) == 0
 
     def scores(self, model) -> dict:
         if not self.records:
