@@ -116,6 +116,7 @@ def model_summary(config, **extra) -> dict:
             "max_size": config.max_size, "anchor_scales": list(config.anchor_scales),
             "anchor_ratios": list(config.anchor_ratios), "num_rois": config.num_rois, "weights": config.weights,
             "roi_box_features": config.roi_box_features,
+            "test_proposals": [config.pre_nms_top_n_test, config.post_nms_top_n_test],
             **extra}
 
 
