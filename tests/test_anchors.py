@@ -246,3 +246,32 @@ def test_rpn_targets_positive_cap():
     labels, _ = rpn_targets(anchors, gt, np.ones(9, bool), 200, 200, box_coder=BoxCoder())
     labels = labels.numpy()
     assert (labels == 1).sum() == 128 and (labels == 0).sum() == 128
+
+
+@pytest.mark.parametrize("num_valid", [0, 1, 17])
+def test_rpn_targets_same_as_matching_every_anchor_with_every_box(num_valid):
+    """rpn_targets matches only the anchors inside the image against the valid boxes: the labels and
+    deltas must be those of match_boxes on the whole IoU matrix (padding boxes scattered among the
+    valid ones, anchors crossing the border, ties of the low-quality rule)."""
+    from keras_frcnn.model.boxes import pairwise_iou
+
+    rng = np.random.default_rng(num_valid)
+    size, stride = 160, 16
+    anchors = anchor_grid(size // stride, size // stride, stride, (24.0, 48.0), (0.5, 1.0, 2.0))
+    xy = rng.uniform(-10, size - 20, (30, 2))
+    gt = np.concatenate([xy, xy + rng.uniform(8, 60, (30, 2))], 1).astype(np.float32)
+    gt[5] = gt[4]  # a duplicate box: ties for the same best anchor
+    valid = np.zeros(30, bool)
+    valid[rng.choice(30, num_valid, replace=False)] = True
+    coder = BoxCoder()
+    count = int(anchors.shape[0])
+    labels, deltas = rpn_targets(anchors, gt, valid, size, size, batch_size=count, positive_fraction=1.0,
+                                 box_coder=coder, seed=1)  # a batch of every anchor: nothing sampled away
+    inside = (anchors[:, 0] >= 0) & (anchors[:, 1] >= 0) & (anchors[:, 2] <= size) & (anchors[:, 3] <= size)
+    matches = match_boxes(pairwise_iou(anchors, gt), valid, inside, positive_iou=0.7, negative_iou=0.3).numpy()
+    expected = np.where(matches >= 0, 1, np.where(matches == NEGATIVE, 0, -1))
+    np.testing.assert_array_equal(labels.numpy(), expected)
+    assert (expected == 1).any() == (num_valid > 0) and (expected == -1).any()
+    positive = matches >= 0
+    np.testing.assert_array_equal(deltas.numpy()[positive],
+                                  coder.encode(gt[matches[positive]], tf.boolean_mask(anchors, positive)).numpy())
