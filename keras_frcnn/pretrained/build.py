@@ -29,10 +29,11 @@ SHIPPED_LAYERS = ("block", "rpn_")
 def spread_config(seed: int, im_size: int = 1000):
     """The one-class spread model of the real-spread benchmark (demo backbone at ``im_size``).
 
-    At test time the RPN keeps 1,000 proposals of the best 6,000 (detectron2's C4 values; the
-    config's default, 300 of 3,000, is the original Faster R-CNN's for images of a few objects): a
-    spread holds about 42 chromosomes, and 300 proposals left a fifth of them without one (on the
-    BioImLab validation spreads, recall at IoU 0.5 0.79 with 300, 0.90 with 1,000)."""
+    At test time the RPN keeps 1,000 proposals of the best 6,000 (detectron2's C4 values) instead
+    of the demo's 150 of 1,000: a spread holds about 42 chromosomes, and 150 proposals left a fifth
+    of them without one (BioImLab validation spreads, one model: recall at IoU 0.5 0.79 with 150,
+    0.90 with 1,000; AP50 0.88 and 0.95). On karyograms more proposals scored lower, so the demo
+    keeps its own."""
     from keras_frcnn.demo import demo_config
 
     return demo_config(("chr",), seed=seed, im_size=im_size, max_size=(im_size * 4 + 2) // 3,
