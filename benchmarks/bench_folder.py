@@ -7,7 +7,7 @@ trained model at the same settings) over all of them in three ways:
 - ``one_at_a_time``: read, resize and detect each image in turn (``detect_images`` on one path),
   as a plain loop in a notebook would; variable kernels.
 - ``pipeline_batch_1``: ``test_frcnn.py``'s way, :func:`keras_frcnn.inference.detector.predict_records`
-  on a :class:`~keras_frcnn.inference.detector.Detector` with constant kernels: images decoded and
+  on a :class:`~keras_frcnn.inference.detector.Detector` (constant kernels where small): images decoded and
   resized in parallel by tf.data, ahead of the model, one per step.
 - ``pipeline_batch_2``: the same with two same-size images per step (``--batch-size 2``).
 
@@ -49,7 +49,7 @@ def _ways(model) -> dict:
     """The three ways to run ``model`` over records, as functions of the records."""
     from keras_frcnn.inference.detector import Detector, detect_images, predict_records
 
-    constant = Detector(model, constant_weights=True)
+    constant = Detector(model, constant_weights="auto")
     variable = Detector(model)
 
     def one_at_a_time(records):

@@ -75,10 +75,11 @@ def _setup(**setup) -> tuple:
     import keras
 
     from keras_frcnn.model.faster_rcnn import build_model
+    from keras_frcnn.training.optimizers import build_optimizer
 
     config = benchmark_config(**setup)
     keras.utils.set_random_seed(0)
-    model = build_model(config, keras.optimizers.Adamax(learning_rate=1e-6))
+    model = build_model(config, build_optimizer("adamax", learning_rate=1e-6))  # as train_frcnn.py builds it
     return config, model, _example(config)
 
 
@@ -116,8 +117,8 @@ def _dense_forward(model, images, rois: int, training: bool):
 
 
 def constant_weight_timings(setup: dict, runs: int) -> dict:
-    """``detect_constant_weights_s`` and ``dense_forward_constant_weights_s``: detection as the
-    inference commands run it (:class:`keras_frcnn.inference.detector.Detector` with constant kernels) and
+    """``detect_constant_weights_s`` and ``dense_forward_constant_weights_s``: detection with constant
+    kernels (:class:`keras_frcnn.inference.detector.Detector`, as the inference commands run small models) and
     the dense forward pass with the same constants. Run in a fresh process (:func:`measure` does):
     TensorFlow caches oneDNN convolutions by shape alone, so one process's earlier runs with
     variable kernels would decide which kernel layout these get."""
@@ -156,7 +157,7 @@ def save_untrained_model(setup: dict, path: str) -> str:
 def phase_peak_rss(setup: dict, phase: str, steps: int = 3, model_path: str | None = None) -> float:
     """Peak resident memory (MB) of this process after ``steps`` training steps (``train``: the
     model built, its own step with gradients and optimizer slots) or detections (``detect``: as
-    ``test_frcnn.py`` runs a model: ``model_path`` loaded for inference, constant kernels). Meant for
+    ``test_frcnn.py`` runs a model: ``model_path`` loaded for inference, ``Detector(model, "auto")``). Meant for
     a fresh process (:func:`measure` runs each phase in its own), so the peak is that phase's alone."""
     import tensorflow as tf
 
@@ -171,7 +172,7 @@ def phase_peak_rss(setup: dict, phase: str, steps: int = 3, model_path: str | No
     else:
         model = load_model(model_path)
         data = _example(model.frcnn_config)
-        detector = Detector(model, constant_weights=True)
+        detector = Detector(model, constant_weights="auto")
         inputs = {"images": data["images"], "image_shape": data["image_shape"]}
 
         def step():
@@ -179,6 +180,22 @@ def phase_peak_rss(setup: dict, phase: str, steps: int = 3, model_path: str | No
     for _ in range(steps):
         step()
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def peak_memory(setup: dict, repeats: int = 1) -> dict:
+    """``train_peak_rss_mb`` and ``detect_peak_rss_mb`` of the benchmark's model (``setup`` as for
+    :func:`measure`): each phase in a fresh process (:func:`phase_peak_rss`), ``repeats`` times,
+    the median; with ``repeats > 1`` also every run (``train_peak_rss_mb_runs``, ...)."""
+    import statistics
+
+    with tempfile.TemporaryDirectory() as folder:
+        model_path = _in_fresh_process(save_untrained_model, setup, os.path.join(folder, "model.keras"))
+        runs = {phase: [_in_fresh_process(phase_peak_rss, setup, phase, 3, model_path) for _ in range(repeats)]
+                for phase in PHASES}
+    result = {f"{phase}_peak_rss_mb": statistics.median(values) for phase, values in runs.items()}
+    if repeats > 1:
+        result.update({f"{phase}_peak_rss_mb_runs": values for phase, values in runs.items()})
+    return result
 
 
 def _in_fresh_process(function, *args):
@@ -208,10 +225,7 @@ def measure(network: str, im_size: int, runs: int, num_rois: int | None, post_nm
              "pre_nms_test": pre_nms_test, "overrides": overrides}
     benchmark_config(**setup)  # a bad override fails here, before any process starts
     # First, before this process builds anything: each fresh process then has the memory to itself.
-    with tempfile.TemporaryDirectory() as folder:
-        model_path = _in_fresh_process(save_untrained_model, setup, os.path.join(folder, "model.keras"))
-        memory = {f"{phase}_peak_rss_mb": _in_fresh_process(phase_peak_rss, setup, phase, 3, model_path)
-                  for phase in PHASES}
+    memory = peak_memory(setup)
     constant = _in_fresh_process(constant_weight_timings, setup, runs) if "constant_weights" in variants else {}
     config, model, data = _setup(**setup)
     image = data["images"]

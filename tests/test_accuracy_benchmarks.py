@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -55,8 +56,6 @@ def test_synthetic_benchmark_runs_end_to_end_and_prints_its_json(tmp_path):
 
 def _labelme_spreads(folder, count):
     """``count`` synthetic Q-banded spreads as LabelMe files of one class ``chr`` (sample names like BioImLab's)."""
-    import numpy as np
-
     from keras_frcnn.synthetic.generate import generate_dataset
 
     generate_dataset(folder / "synthetic", count, 0, mode="metaphase", style="qband", seed=3)
@@ -90,6 +89,17 @@ def test_the_spread_benchmark_fine_tunes_the_shipped_weights(tmp_path):
     assert printed["data"]["train_images"] == 3 and printed["data"]["val_images"] == 1
     assert [point["epoch"] for point in printed["validation_curve"]] == [1]  # the budget's last epoch is scored
     assert 0.0 <= printed["validation"]["AP50"] <= 1.0
+    # spreads hold ~46 chromosomes: 1,000 test proposals of 6,000; the first two shipped blocks stay frozen
+    assert printed["model"]["test_proposals"] == [6000, 1000] and printed["model"]["freeze_blocks"] == 2
+    from keras_frcnn.pretrained import read_shipped
+    from keras_frcnn.training.runs import load_model
+
+    shipped, _ = read_shipped(CHROMOSOMES)
+    trained = {f"{layer.name}/{weight.name}": weight.numpy()
+               for layer in load_model(str(tmp_path / "bench" / "run")).features.layers for weight in layer.weights}
+    for name in ("block1_conv1/kernel", "block2_conv1/bias"):
+        np.testing.assert_array_equal(trained[name], shipped[name])
+    assert not np.array_equal(trained["block3_conv1/kernel"], shipped["block3_conv1/kernel"])  # trained on
 
 
 def _benchmark_module(name):
@@ -101,7 +111,6 @@ def _benchmark_module(name):
 
 
 def test_the_karyogram_benchmark_keeps_every_source_karyogram_on_one_side():
-    import numpy as np
 
     from keras_frcnn.annotations.records import ImageRecord
     from keras_frcnn.annotations.sources import source_of
@@ -118,7 +127,6 @@ def test_the_karyogram_benchmark_keeps_every_source_karyogram_on_one_side():
 
 
 def test_synthetic_boxes_get_the_real_labels_slack_inside_the_image():
-    import numpy as np
 
     karyograms = _benchmark_module("accuracy_karyograms")
     boxes = np.array([[10, 10, 20, 50], [0, 1, 5, 414]], np.float32)

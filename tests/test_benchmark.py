@@ -62,3 +62,22 @@ def test_keras_frcnn_comparison_takes_medians_over_runs():
     assert result["speedup_over_keras_frcnn"] == {"train": 4.55, "detect": 1.05, "detect_constant_weights": 1.4}
     assert result["detect_overhead"] == 1.0 and result["detect_overhead_constant_weights"] == 0.75
     assert [run["train_step_s"] for run in result["runs"]] == [1.0, 3.0, 2.0]
+
+
+def test_peak_memory_reports_the_median_of_fresh_processes(monkeypatch):
+    from keras_frcnn import benchmark
+
+    peaks = {"train": iter([900.0, 700.0, 800.0]), "detect": iter([300.0, 500.0, 400.0])}
+    calls = []
+
+    def fake_process(function, *args):
+        calls.append(function.__name__)
+        if function is benchmark.save_untrained_model:
+            return args[1]
+        return next(peaks[args[1]])
+
+    monkeypatch.setattr(benchmark, "_in_fresh_process", fake_process)
+    result = benchmark.peak_memory({"network": "tiny"}, repeats=3)
+    assert result == {"train_peak_rss_mb": 800.0, "detect_peak_rss_mb": 400.0,
+                      "train_peak_rss_mb_runs": [900.0, 700.0, 800.0], "detect_peak_rss_mb_runs": [300.0, 500.0, 400.0]}
+    assert calls == ["save_untrained_model"] + ["phase_peak_rss"] * 6  # one model, each phase a process per run

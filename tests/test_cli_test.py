@@ -149,6 +149,16 @@ def test_measure_with_a_model_writes_detections_and_metrics(images: Path, model_
     assert f", {out / 'report.html'}, " in captured.out.splitlines()[-1]  # the final "wrote ..." line (then --json)
 
 
+def test_proposals_flag_limits_the_rpn_proposals(images: Path, model_path: Path, tmp_path: Path, capsys):
+    out = tmp_path / "out"
+    code = run_test_frcnn(["-p", str(images), "--model", str(model_path), "--output", str(out),
+                           "--label-assignment", "none", "--proposals", "1"])
+    assert code == 0, capsys.readouterr().err
+    for detections in read_detections_csv(out / "detections.csv"):
+        # one proposal, per-class NMS: at most one box per class (10 without the flag)
+        assert 0 < len(detections) <= len(CLASSES) and len(set(detections.labels)) == len(detections)
+
+
 @pytest.mark.parametrize(
     "setup, message",
     [

@@ -71,3 +71,18 @@ def test_detect_on_arrays_matches_the_model(model):
     (found,) = Detector(model, constant_weights=True).detect(image)
     assert found["class_names"] == expected["class_names"] and len(found["class_names"]) > 0
     np.testing.assert_allclose(found["scores"], expected["scores"], rtol=1e-5, atol=1e-6)
+
+
+def test_auto_makes_only_small_kernels_constant(model, inputs, monkeypatch):
+    from keras_frcnn.inference import detector as detector_module
+
+    kernel_bytes = detector_module.convolution_kernel_bytes(model)
+    assert kernel_bytes == sum(value.nbytes for value in KernelSnapshot(model).values) > 0
+    assert Detector(model, constant_weights="auto").snapshot is not None  # the tiny backbone: a few kB
+    monkeypatch.setattr(detector_module, "CONSTANT_KERNELS_MAX_BYTES", kernel_bytes - 1)
+    lean = Detector(model, constant_weights="auto")
+    assert lean.snapshot is None
+    np.testing.assert_allclose(lean.predict_on_batch(inputs)["scores"], model.predict_on_batch(inputs)["scores"],
+                               rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="True, False or 'auto'"):
+        Detector(model, constant_weights="yes")

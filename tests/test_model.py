@@ -244,3 +244,23 @@ def test_tiny_backbone_at_stride_8_trains(data):
     assert np.isfinite(history.history["loss"][-1])
     with pytest.raises(UserError, match="tiny_stride must be 8 or 16, not 4"):
         tiny_config(tiny_stride=4)
+
+
+def test_set_test_proposals_changes_how_many_proposals_inference_keeps(data):
+    keras.utils.set_random_seed(0)
+    model = build_model(tiny_config(score_threshold=0.0))
+    inputs = {"images": data["images"], "image_shape": data["image_shape"]}
+    features, logits, deltas = model._backbone_and_rpn(inputs["images"], False)
+    anchors = model.rpn.anchors(features)
+    before = model.frcnn_config.pre_nms_top_n_test
+    model.set_test_proposals(3)
+    assert (model.frcnn_config.post_nms_top_n_test, model.rpn.frcnn_config.post_nms_top_n_test) == (3, 3)
+    assert model.rpn.frcnn_config.pre_nms_top_n_test == max(before, 18)
+    boxes, valid = model.rpn.proposals(logits, deltas, anchors, inputs["image_shape"])
+    assert boxes.shape[1] == 3 and valid.numpy().all()
+    # per-class NMS of 3 proposals: at most 3 detections of each class
+    detections = model.predict_on_batch(inputs)
+    for image_classes, image_valid in zip(detections["classes"], detections["valid"]):
+        assert np.bincount(image_classes[image_valid]).max() <= 3
+    with pytest.raises(ValueError, match="at least 1"):
+        model.set_test_proposals(0)

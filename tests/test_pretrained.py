@@ -101,3 +101,28 @@ def test_rebuild_is_deterministic(tmp_path):
     assert manifests[0]["training"]["iterations"] == 2 and manifests[0]["data"]["images"] == 2
     with np.load(tmp_path / "out0" / "chromosomes_tiny.npz") as stored:
         assert weights_checksum({k: stored[k] for k in stored.files}) == manifests[0]["checksum"]
+
+
+def _train_config(*flags):
+    from keras_frcnn.annotations.classes import ClassMap
+    from keras_frcnn.cli.train import build_parser, config_from_args
+
+    args = build_parser().parse_args(["-p", "train.csv", "--network", "tiny", *flags])
+    return config_from_args(args, ClassMap(("chr",)))
+
+
+def test_training_from_the_shipped_weights_takes_their_anchors_size_and_frozen_blocks(capsys):
+    manifest = read_manifest(CHROMOSOMES)
+    config = _train_config("--weights", "chromosomes")
+    assert list(config.anchor_scales) == manifest["anchor_scales"] and list(config.anchor_ratios) == manifest["anchor_ratios"]
+    assert (config.im_size, config.max_size, config.freeze_blocks) == (manifest["im_size"], manifest["max_size"],
+                                                                       pretrained.FROZEN_BLOCKS)
+    assert "note: --weights chromosomes: anchor_scales=" in capsys.readouterr().out
+    # what the user sets stays
+    config = _train_config("--weights", "chromosomes", "--im-size", "800", "--set", "freeze_blocks=0",
+                           "--set", "anchor_scales=[20,40]")
+    assert (config.im_size, config.freeze_blocks, tuple(config.anchor_scales)) == (800, 0, (20, 40))
+    assert list(config.anchor_ratios) == manifest["anchor_ratios"]
+    # without the shipped weights nothing changes
+    plain = _train_config()
+    assert plain.freeze_blocks == 0 and plain.im_size == 600 and list(plain.anchor_scales) != manifest["anchor_scales"]

@@ -134,10 +134,11 @@ def add_model_argument(parser: argparse.ArgumentParser, *, required: bool = True
 
 def add_detection_arguments(parser: argparse.ArgumentParser, *, label_assignment: str | None) -> None:
     """How detections become counted chromosomes (``test_frcnn.py``, ``karyotype_frcnn.py``):
-    ``--score-threshold --label-assignment --labels --karyotype-score --low-confidence``;
+    ``--score-threshold --proposals --label-assignment --labels --karyotype-score --low-confidence``;
     ``label_assignment`` is the default (None: the model's own setting)."""
     parser.add_argument("--score-threshold", type=probability, default=None, metavar="P",
                         help="keep detections scoring at least P (default: the model's score_threshold)")
+    add_proposals_argument(parser)
     default = "the model's setting" if label_assignment is None else label_assignment
     parser.add_argument("--label-assignment", choices=("none", "optimal", "karyotype"), default=label_assignment,
                         help="karyotype: each label at most as often as a cell holds it (24 classes: twice, Y once; "
@@ -159,7 +160,7 @@ def detection_setup(args: argparse.Namespace) -> tuple[list[ImageRecord], object
     check_model_path(args.model)
     records = image_records(args.path, args.parser)
     check_images(records)
-    model = load_model(args.model)
+    model = load_model(args.model, args.proposals)
     if args.label_assignment is not None:
         model.set_label_assignment(args.label_assignment)
     model_threshold = float(model.frcnn_config.score_threshold)
@@ -291,12 +292,23 @@ def check_model_path(path: str) -> str:
     return resolve_model_path(path)
 
 
-def load_model(path: str):
-    """Load the model ``--model`` names (:func:`keras_frcnn.training.runs.load_model`)."""
+def load_model(path: str, proposals: int | None = None):
+    """Load the model ``--model`` names (:func:`keras_frcnn.training.runs.load_model`), keeping
+    ``proposals`` RPN proposals per image when given (``--proposals``)."""
     start_tensorflow()
     from keras_frcnn.training.runs import load_model as load
 
-    return load(path)
+    model = load(path)
+    if proposals is not None:
+        model.set_test_proposals(proposals)
+    return model
+
+
+def add_proposals_argument(parser: argparse.ArgumentParser) -> None:
+    """``--proposals N`` (``args.proposals``): RPN proposals per image at inference (None: the model's)."""
+    parser.add_argument("--proposals", type=positive_int, default=None, metavar="N",
+                        help="RPN proposals kept per image (default: the model's post_nms_top_n_test; more find "
+                        "more of many small objects, such as the 46 of a metaphase spread, and run slower)")
 
 
 def predict_in_chunks(
@@ -308,11 +320,12 @@ def predict_in_chunks(
     as for training, ahead of the model). Yields ``(index of the chunk's first record, its detections, seconds per image)``;
     an image's time is its batch's time shared out (the first batch includes start-up).
     Images TensorFlow cannot decode (TIFF) are decoded by OpenCV and handed over as PNG.
-    The model runs with its convolution kernels as constants (:class:`keras_frcnn.inference.detector.Detector`)."""
+    The model runs with its convolution kernels as constants where they are small
+    (:class:`keras_frcnn.inference.detector.Detector` with ``constant_weights="auto"``)."""
     from keras_frcnn.inference.batching import resolve_batch_size
     from keras_frcnn.inference.detector import Detector, predict_records
 
-    detector = Detector(model, constant_weights=True)
+    detector = Detector(model, constant_weights="auto")
     batch_size = resolve_batch_size(batch_size, model.frcnn_config.network)
     chunk_images = batch_size * max(1, -(-chunk_images // batch_size))
     for start in range(0, len(records), chunk_images):

@@ -50,6 +50,7 @@ def build_parser() -> common.ArgumentParser:
                         help="detections file (filepath,x1,y1,x2,y2,class_name,score), e.g. test_frcnn.py's")
     common.add_output_argument(parser, "measure_output")
     common.add_batch_size_argument(parser)
+    common.add_proposals_argument(parser)
     parser.add_argument("--iou", type=common.probability, default=0.5, metavar="T",
                         help="IoU for a detection to match a box (VOC and confusion; default: 0.5)")
     parser.add_argument("--score-threshold", type=common.probability, default=0.5, metavar="P",
@@ -166,7 +167,7 @@ def _detections_from_model(
     """The model's detections, its classes, the seconds per image and what the report says of the model."""
     from keras_frcnn.inference.review_page import describe_model
 
-    model = common.load_model(args.model)
+    model = common.load_model(args.model, args.proposals)
     print(f"running {args.model} on {len(records)} image(s)...")
     detections: list[Detections] = []
     seconds: list[float] = []
@@ -185,6 +186,8 @@ def _main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if (args.model is None) == (args.detections is None):
         raise UserError("give either --model or --detections (exactly one)")
+    if args.proposals is not None and args.model is None:
+        raise UserError("--proposals applies to --model (the detections of --detections are already made)")
     if args.model is not None:
         common.check_model_path(args.model)
     else:

@@ -172,7 +172,21 @@ def config_from_args(args: argparse.Namespace, class_map):
         values["im_size"] = args.im_size
         values["max_size"] = max(values.get("max_size", 1000), args.im_size)
     values.update(parse_set_values(args.set))
-    return Config.from_dict(values)
+    return Config.from_dict(_with_shipped_defaults(values))
+
+
+def _with_shipped_defaults(values: dict) -> dict:
+    """``values`` with the shipped weights' fine-tuning defaults (anchors, image size, frozen blocks)
+    wherever the flags, ``--set`` and ``--config_filename`` left them unset; a note names them."""
+    from keras_frcnn.pretrained import fine_tuning_defaults, is_shipped
+
+    if not is_shipped(values.get("weights")) or values.get("network") != "tiny":
+        return values  # another backbone is refused with its own error when the model is built
+    defaults = {key: value for key, value in fine_tuning_defaults(values["weights"]).items() if key not in values}
+    if defaults:
+        print(f"note: --weights {values['weights']}: " + ", ".join(f"{key}={value}" for key, value in defaults.items())
+              + " (the shipped weights' own; --set changes them)")
+    return {**values, **defaults}
 
 
 def training_class_map(dataset, classes_file: str | None):

@@ -48,5 +48,9 @@ def build_optimizer(name: str, learning_rate: float | None = None, clipnorm: flo
     import keras  # here, so that command-line flags are checked before TensorFlow loads
 
     kwargs = optimizer_settings(name, learning_rate, clipnorm)
-    cls = getattr(keras.optimizers, kwargs.pop("class"))
-    return cls(**kwargs)
+    class_name = kwargs.pop("class")
+    if class_name == "Adamax" and keras.backend.backend() == "tensorflow":
+        from keras_frcnn.training.fused_adamax import FusedAdamax  # the same rule, updated in place
+
+        return FusedAdamax(**kwargs)
+    return getattr(keras.optimizers, class_name)(**kwargs)

@@ -1,0 +1,54 @@
+"""Peak memory of training and detection per backbone and image size; prints one JSON object.
+
+For each ``--networks`` backbone and ``--im-sizes`` size (square images, batch 1, 46 boxes, float32,
+the library's defaults), :func:`keras_frcnn.benchmark.peak_memory` saves an untrained model, then
+measures in fresh processes the peak resident memory of three training steps
+(``train_peak_rss_mb``: the model built with the Adamax ``train_frcnn.py`` uses, gradients and
+both optimizer slots) and of three detections (``detect_peak_rss_mb``: the saved model loaded as
+``test_frcnn.py`` loads and runs it); ``--repeats`` runs each phase that many times and reports
+the median (the peaks vary between runs, as TensorFlow's allocators keep what they once held).
+MB here: MiB, the kernel's ``ru_maxrss`` / 1024.
+
+    python benchmarks/memory.py [--networks vgg16 resnet50 tiny] [--im-sizes 600 1000] [--repeats 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from a checkout
+
+
+def _main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--networks", nargs="+", choices=("vgg16", "resnet50", "tiny"),
+                        default=["vgg16", "resnet50", "tiny"])
+    parser.add_argument("--im-sizes", nargs="+", type=int, default=[600, 1000], metavar="PIXELS")
+    parser.add_argument("--repeats", type=int, default=1, help="runs of each phase (median; default 1)")
+    parser.add_argument("--json", help="also write the result here")
+    args = parser.parse_args(argv)
+
+    import accuracy_common as common
+    from keras_frcnn.benchmark import peak_memory
+
+    results = []
+    for network in args.networks:
+        for im_size in args.im_sizes:
+            setup = {"network": network, "im_size": im_size, "num_rois": None, "post_nms_test": None,
+                     "pre_nms_test": None, "overrides": None}
+            results.append({"network": network, "im_size": im_size, **peak_memory(setup, args.repeats)})
+            print(f"{network} {im_size} px: {results[-1]}", file=sys.stderr)
+    common.emit({"benchmark": "peak resident memory (MB) per backbone and image size",
+                 "command": common.command("memory.py", argv), "machine": common.machine(),
+                 "precision": "float32", "repeats": args.repeats, "results": results}, args.json)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from keras_frcnn.errors import run_cli
+
+    sys.exit(run_cli(_main))

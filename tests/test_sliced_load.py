@@ -1,0 +1,59 @@
+"""Loading large dense kernels a slice of rows at a time gives the weights Keras's own loading gives."""
+
+import keras
+import numpy as np
+import pytest
+
+from keras_frcnn.model.faster_rcnn import build_model
+from keras_frcnn.training import sliced_load
+from keras_frcnn.training.runs import load_model
+from model_fixtures import tiny_config
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory):
+    keras.utils.set_random_seed(0)
+    model = build_model(tiny_config())
+    path = tmp_path_factory.mktemp("model") / "tiny.keras"
+    model.save(path)
+    return model, path
+
+
+def _dense_layers(model):
+    return [layer for layer in model._flatten_layers(include_self=False, recursive=True)
+            if isinstance(layer, keras.layers.Dense)]
+
+
+def test_every_dense_layer_loads_in_slices_with_the_same_values(saved, monkeypatch):
+    model, path = saved
+    monkeypatch.setattr(sliced_load, "LARGE_BYTES", 1)  # every dense kernel counts as large
+    monkeypatch.setattr(sliced_load, "SLICE_BYTES", 1000)  # and loads in many slices
+
+    def keras_loading(layer, store):
+        raise AssertionError(f"{layer.name} went through Keras's own loading")
+
+    original = keras.layers.Dense.load_own_variables
+    monkeypatch.setattr(keras.layers.Dense, "load_own_variables", keras_loading)
+    loaded = load_model(str(path))
+    monkeypatch.setattr(keras.layers.Dense, "load_own_variables", original)
+    expected, found = _dense_layers(model), _dense_layers(loaded)
+    assert len(found) >= 4 and [layer.name for layer in found] == [layer.name for layer in expected]
+    assert max(layer.kernel.shape[0] for layer in found) > 1000 // 4  # at least one kernel took several slices
+    for want, got in zip(expected, found):
+        for a, b in zip(want.weights, got.weights):
+            np.testing.assert_array_equal(b.numpy(), a.numpy(), err_msg=f"{got.name}/{b.name}")
+        assert "load_own_variables" not in vars(got)  # the override ends with the load
+
+
+def test_small_kernels_load_as_keras_loads_them(saved, monkeypatch):
+    model, path = saved
+    calls = []
+    original = keras.layers.Dense.load_own_variables
+
+    def counting(layer, store):
+        calls.append(layer.name)
+        return original(layer, store)
+
+    monkeypatch.setattr(keras.layers.Dense, "load_own_variables", counting)
+    loaded = load_model(str(path))
+    assert sorted(calls) == sorted(layer.name for layer in _dense_layers(loaded))
