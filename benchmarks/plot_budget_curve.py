@@ -25,6 +25,11 @@ def read_runs(paths: list[str]) -> list[dict]:
     return sorted(runs, key=lambda run: run["budget_minutes"])
 
 
+def _cpu(run: dict) -> str:
+    cpu = run["machine"]["cpu"]
+    return f"{cpu['model']} family {cpu.get('family')} model {cpu.get('model_number')}"
+
+
 def summary(configs: dict[str, list[dict]]) -> dict:
     """Per configuration: budget -> AP50, COCO AP, iterations, and the CPU of the first run."""
     return {name: {"cpu": runs[0]["machine"]["cpu"]["model"] if runs else None,
@@ -34,7 +39,7 @@ def summary(configs: dict[str, list[dict]]) -> dict:
             for name, runs in configs.items()}
 
 
-def plot(configs: dict[str, list[dict]], output: str, title: str) -> None:
+def plot(configs: dict[str, list[dict]], output: str, title: str, goal: float) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -49,7 +54,7 @@ def plot(configs: dict[str, list[dict]], output: str, title: str) -> None:
             if curve and isinstance(curve[0], dict):
                 axes.plot([p["minutes"] for p in curve], [p["voc_AP50"] for p in curve], "-", color=colour,
                           alpha=0.3, linewidth=1)
-    axes.axhline(0.90, color="black", linestyle=":", linewidth=1, label="goal 0.90")
+    axes.axhline(goal, color="black", linestyle=":", linewidth=1, label=f"goal {goal:g}")
     axes.set_xlabel("training budget, CPU-minutes (one core, validation included)")
     axes.set_ylabel("validation AP50")
     axes.set_ylim(0, 1)
@@ -70,13 +75,18 @@ def _main(argv=None) -> int:
                         help="a configuration's name and its runs' JSON files (repeat per configuration)")
     parser.add_argument("--output", required=True, help="the PNG to write")
     parser.add_argument("--title", default="BioImLab spreads, validation AP50 by training budget")
+    parser.add_argument("--goal", type=float, default=0.91, help="AP50 drawn as the goal line (default 0.91)")
     args = parser.parse_args(argv)
     configs = {}
     for name, *paths in args.config:
         if not paths:
             parser.error(f"--config {name}: give its JSON files")
         configs[name] = read_runs(paths)
-    plot(configs, args.output, args.title)
+    cpus = {_cpu(run) for runs in configs.values() for run in runs}
+    if len(cpus) > 1:
+        print(f"warning: the runs come from {len(cpus)} CPUs ({'; '.join(sorted(cpus))}): compare one machine's",
+              file=sys.stderr)
+    plot(configs, args.output, args.title, args.goal)
     print(json.dumps(summary(configs), indent=2))
     return 0
 

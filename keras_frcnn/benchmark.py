@@ -143,18 +143,22 @@ def constant_weight_timings(setup: dict, runs: int) -> dict:
 PHASES = ("train", "detect")
 
 
-def save_untrained_model(setup: dict, path: str) -> str:
-    """Save the benchmark's model (with its optimizer's state after one step, as a checkpoint of
-    ``train_frcnn.py`` holds it) to ``path``; returns ``path``."""
+def save_untrained_model(setup: dict, path: str, policy: str = "float32") -> str:
+    """Save the benchmark's model, built under the dtype ``policy`` (with its optimizer's state after
+    one step, as a checkpoint of ``train_frcnn.py`` holds it) to ``path``; returns ``path``."""
     import tensorflow as tf
 
-    _, model, data = _setup(**setup)
+    from keras_frcnn.training.distribute import dtype_policy
+
+    with dtype_policy(policy):
+        _, model, data = _setup(**setup)
     tf.function(lambda: model.train_step(data))()
     model.save(path)
     return path
 
 
-def phase_peak_rss(setup: dict, phase: str, steps: int = 3, model_path: str | None = None) -> float:
+def phase_peak_rss(setup: dict, phase: str, steps: int = 3, model_path: str | None = None,
+                   policy: str = "float32") -> float:
     """Peak resident memory (MB) of this process after ``steps`` training steps (``train``: the
     model built, its own step with gradients and optimizer slots) or detections (``detect``: as
     ``test_frcnn.py`` runs a model: ``model_path`` loaded for inference, ``Detector(model, "auto")``). Meant for
@@ -167,7 +171,10 @@ def phase_peak_rss(setup: dict, phase: str, steps: int = 3, model_path: str | No
     if phase not in PHASES:
         raise ValueError(f"phase must be one of {PHASES}, got {phase!r}")
     if phase == "train":
-        _, model, data = _setup(**setup)
+        from keras_frcnn.training.distribute import dtype_policy
+
+        with dtype_policy(policy):  # detection loads as test_frcnn.py does: in the global policy, float32
+            _, model, data = _setup(**setup)
         step = tf.function(lambda: model.train_step(data))
     else:
         model = load_model(model_path)
@@ -182,15 +189,16 @@ def phase_peak_rss(setup: dict, phase: str, steps: int = 3, model_path: str | No
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
-def peak_memory(setup: dict, repeats: int = 1) -> dict:
-    """``train_peak_rss_mb`` and ``detect_peak_rss_mb`` of the benchmark's model (``setup`` as for
-    :func:`measure`): each phase in a fresh process (:func:`phase_peak_rss`), ``repeats`` times,
-    the median; with ``repeats > 1`` also every run (``train_peak_rss_mb_runs``, ...)."""
+def peak_memory(setup: dict, repeats: int = 1, policy: str = "float32") -> dict:
+    """``train_peak_rss_mb`` (trained under the dtype ``policy``) and ``detect_peak_rss_mb`` (its saved
+    model, loaded as ``test_frcnn.py`` loads it) of the benchmark's model (``setup`` as for
+    :func:`measure`): each phase in a fresh process (:func:`phase_peak_rss`), ``repeats`` times, the
+    median; with ``repeats > 1`` also every run (``train_peak_rss_mb_runs``, ...)."""
     import statistics
 
     with tempfile.TemporaryDirectory() as folder:
-        model_path = _in_fresh_process(save_untrained_model, setup, os.path.join(folder, "model.keras"))
-        runs = {phase: [_in_fresh_process(phase_peak_rss, setup, phase, 3, model_path) for _ in range(repeats)]
+        model_path = _in_fresh_process(save_untrained_model, setup, os.path.join(folder, "model.keras"), policy)
+        runs = {phase: [_in_fresh_process(phase_peak_rss, setup, phase, 3, model_path, policy) for _ in range(repeats)]
                 for phase in PHASES}
     result = {f"{phase}_peak_rss_mb": statistics.median(values) for phase, values in runs.items()}
     if repeats > 1:

@@ -160,8 +160,8 @@ def test_folder_benchmark_times_three_ways_and_reports_their_ratios(tmp_path):
 
 
 def test_budget_curve_reads_runs_by_budget_and_draws_them(tmp_path):
-    def run(name, budget, ap50):
-        result = {"budget_minutes": budget, "machine": {"cpu": {"model": "Test CPU"}},
+    def run(name, budget, ap50, cpu="Test CPU"):
+        result = {"budget_minutes": budget, "machine": {"cpu": {"model": cpu}},
                   "training": {"iterations": budget * 10}, "validation": {"AP50": ap50, "coco_AP": ap50 / 2},
                   "validation_curve": [{"epoch": 1, "minutes": budget / 2, "voc_AP50": ap50 / 2, "coco_AP": 0.1}]}
         (tmp_path / name).write_text(json.dumps(result))
@@ -178,3 +178,7 @@ def test_budget_curve_reads_runs_by_budget_and_draws_them(tmp_path):
     assert printed["after"] == {"cpu": "Test CPU", "points": [
         {"budget_minutes": 10, "AP50": 0.85, "coco_AP": 0.425, "iterations": 100}]}
     assert (tmp_path / "curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert result.stderr == ""
+    elsewhere = _run("plot_budget_curve.py", "--config", "before", *old, "--config", "after",
+                     run("new20.json", 20, 0.9, cpu="Other CPU"), "--output", str(tmp_path / "mixed.png"))
+    assert elsewhere.returncode == 0 and "warning: the runs come from 2 CPUs" in elsewhere.stderr
