@@ -158,10 +158,11 @@ def save_untrained_model(setup: dict, path: str, policy: str = "float32") -> str
 
 
 def phase_peak_rss(setup: dict, phase: str, steps: int = 3, model_path: str | None = None,
-                   policy: str = "float32") -> float:
+                   policy: str = "float32", constant_weights: bool | str = "auto") -> float:
     """Peak resident memory (MB) of this process after ``steps`` training steps (``train``: the
     model built, its own step with gradients and optimizer slots) or detections (``detect``: as
-    ``test_frcnn.py`` runs a model: ``model_path`` loaded for inference, ``Detector(model, "auto")``). Meant for
+    ``test_frcnn.py`` runs a model: ``model_path`` loaded for inference, ``Detector(model, constant_weights)``,
+    ``"auto"`` as the command). Meant for
     a fresh process (:func:`measure` runs each phase in its own), so the peak is that phase's alone."""
     import tensorflow as tf
 
@@ -179,7 +180,7 @@ def phase_peak_rss(setup: dict, phase: str, steps: int = 3, model_path: str | No
     else:
         model = load_model(model_path)
         data = _example(model.frcnn_config)
-        detector = Detector(model, constant_weights="auto")
+        detector = Detector(model, constant_weights=constant_weights)
         inputs = {"images": data["images"], "image_shape": data["image_shape"]}
 
         def step():
@@ -189,17 +190,17 @@ def phase_peak_rss(setup: dict, phase: str, steps: int = 3, model_path: str | No
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
-def peak_memory(setup: dict, repeats: int = 1, policy: str = "float32") -> dict:
+def peak_memory(setup: dict, repeats: int = 1, policy: str = "float32", constant_weights: bool | str = "auto") -> dict:
     """``train_peak_rss_mb`` (trained under the dtype ``policy``) and ``detect_peak_rss_mb`` (its saved
-    model, loaded as ``test_frcnn.py`` loads it) of the benchmark's model (``setup`` as for
-    :func:`measure`): each phase in a fresh process (:func:`phase_peak_rss`), ``repeats`` times, the
+    model, loaded as ``test_frcnn.py`` loads it, run by a ``Detector(model, constant_weights)``) of the
+    benchmark's model (``setup`` as for :func:`measure`): each phase in a fresh process (:func:`phase_peak_rss`), ``repeats`` times, the
     median; with ``repeats > 1`` also every run (``train_peak_rss_mb_runs``, ...)."""
     import statistics
 
     with tempfile.TemporaryDirectory() as folder:
         model_path = _in_fresh_process(save_untrained_model, setup, os.path.join(folder, "model.keras"), policy)
-        runs = {phase: [_in_fresh_process(phase_peak_rss, setup, phase, 3, model_path, policy) for _ in range(repeats)]
-                for phase in PHASES}
+        runs = {phase: [_in_fresh_process(phase_peak_rss, setup, phase, 3, model_path, policy, constant_weights)
+                        for _ in range(repeats)] for phase in PHASES}
     result = {f"{phase}_peak_rss_mb": statistics.median(values) for phase, values in runs.items()}
     if repeats > 1:
         result.update({f"{phase}_peak_rss_mb_runs": values for phase, values in runs.items()})

@@ -72,13 +72,14 @@ def test_peak_memory_reports_the_median_of_fresh_processes(monkeypatch):
 
     def fake_process(function, *args):
         calls.append(function.__name__)
-        assert args[-1] == "mixed_bfloat16"  # every process builds or loads under the policy
         if function is benchmark.save_untrained_model:
+            assert args[-1] == "mixed_bfloat16"  # built under the policy
             return args[1]
+        assert args[-2:] == ("mixed_bfloat16", True)  # each phase with the policy and the detector's kernels
         return next(peaks[args[1]])
 
     monkeypatch.setattr(benchmark, "_in_fresh_process", fake_process)
-    result = benchmark.peak_memory({"network": "tiny"}, repeats=3, policy="mixed_bfloat16")
+    result = benchmark.peak_memory({"network": "tiny"}, repeats=3, policy="mixed_bfloat16", constant_weights=True)
     assert result == {"train_peak_rss_mb": 800.0, "detect_peak_rss_mb": 400.0,
                       "train_peak_rss_mb_runs": [900.0, 700.0, 800.0], "detect_peak_rss_mb_runs": [300.0, 500.0, 400.0]}
     assert calls == ["save_untrained_model"] + ["phase_peak_rss"] * 6  # one model, each phase a process per run
