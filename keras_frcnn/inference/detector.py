@@ -64,8 +64,8 @@ CONSTANT_KERNELS_MAX_BYTES = 16 * 2**20
 """``Detector(model, constant_weights="auto")`` makes a model's convolution kernels constants only
 when they take at most this many bytes. TensorFlow keeps several copies of a function's
 constants while it builds and optimises the graph: VGG16's 59 MB of kernels raised the peak of a
-600 x 600 detection by 1.1 GB (2.1 to 3.2 GB), for about a fifth of its time; the tiny
-backbone's 2 MB cost little."""
+600 x 600 detection by 1.1 GiB (2,086 to 3,214 MiB), for about a fifth of its time; the tiny
+backbone's 4 MB cost little."""
 
 
 class Detector:

@@ -260,8 +260,8 @@ class FasterRCNN(keras.Model):
 
         Returns one dict per image: ``boxes`` [K, 4] (x1, y1, x2, y2 in the image's own pixels),
         ``scores`` [K], ``classes`` [K] (ids) and ``class_names`` (list of K names). On a CPU,
-        ``keras_frcnn.inference.detector.Detector(model, constant_weights=True).detect(...)`` is faster for
-        many images (it runs on a snapshot of the weights).
+        ``keras_frcnn.inference.detector.Detector(model, constant_weights="auto").detect(...)`` is faster for
+        many images of a small model (it runs on a snapshot of the weights).
         """
         from keras_frcnn.inference.detector import detect_images  # keeps model.py free of image I/O
 
