@@ -112,10 +112,10 @@ class FasterRCNN(keras.Model):
         """
         if post_nms < 1:
             raise ValueError(f"test proposals must be at least 1, not {post_nms}")
-        pre_nms = max(int(self.frcnn_config.pre_nms_top_n_test), 6 * int(post_nms))
-        self.frcnn_config = self.frcnn_config.replace(pre_nms_top_n_test=pre_nms, post_nms_top_n_test=int(post_nms))
-        self.rpn.frcnn_config = self.rpn.frcnn_config.replace(pre_nms_top_n_test=pre_nms,
-                                                              post_nms_top_n_test=int(post_nms))
+        counts = {"pre_nms_top_n_test": max(int(self.frcnn_config.pre_nms_top_n_test), 6 * int(post_nms)),
+                  "post_nms_top_n_test": int(post_nms)}
+        self.frcnn_config = self.frcnn_config.replace(**counts)
+        self.rpn.frcnn_config = self.rpn.frcnn_config.replace(**counts)  # the stage that reads them
         self.predict_function = None
 
     # ----------------------------------------------------------------- XLA
