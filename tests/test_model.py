@@ -159,11 +159,16 @@ def test_lean_load_skips_the_optimizer_and_gives_the_same_weights_and_detections
         np.testing.assert_array_equal(expected[key], actual[key])
 
 
-def test_an_uninitialised_model_has_zero_fc_kernels_until_loaded():
-    built = FasterRCNN(tiny_config(), initialize=False)
-    head = built.roi_heads.head
-    assert not np.any(head.get_layer("fc6").kernel.numpy()) and not np.any(head.get_layer("fc7").kernel.numpy())
-    assert np.any(FasterRCNN(tiny_config()).roi_heads.head.get_layer("fc6").kernel.numpy())
+def test_an_uninitialised_model_leaves_its_fc_kernels_unwritten_until_loaded():
+    from keras_frcnn.model.backbones import Unwritten
+
+    head = FasterRCNN(tiny_config(), initialize=False).roi_heads.head
+    assert all(isinstance(head.get_layer(name).kernel_initializer, Unwritten) for name in ("fc6", "fc7"))
+    config = tiny_config()
+    assert head.get_layer("fc6").kernel.shape == (config.pool_size ** 2 * config.tiny_filters[-1], config.head_units)
+    assert Unwritten()((3, 5), "bfloat16").shape == (3, 5) and Unwritten()((3, 5), "bfloat16").dtype == "bfloat16"
+    drawn = FasterRCNN(tiny_config()).roi_heads.head.get_layer("fc6")
+    assert not isinstance(drawn.kernel_initializer, Unwritten) and np.std(drawn.kernel.numpy()) > 0
 
 
 def test_tiny_backbone_loads_its_weights_file_or_refuses_with_a_clear_error(tmp_path):

@@ -68,19 +68,30 @@ def preprocess(images, mode: str):
     return images / 127.5 - 1.0
 
 
+class Unwritten(keras.initializers.Initializer):
+    """Memory allocated and never written: the value of a weight loaded next. Its pages are not
+    resident until loading writes them (drawing VGG16's fc6 kernel, 392 MiB, at random takes three
+    times its size at once, and even zeros would be written once)."""
+
+    def __call__(self, shape, dtype=None):
+        import tensorflow as tf
+
+        return tf.raw_ops.Empty(shape=list(shape), dtype=tf.as_dtype(dtype or "float32"), init=False)
+
+
 def build_backbone(config: Config, initialize: bool = True) -> Backbone:
     """Build the configured backbone, load its weights and freeze what the config says.
 
-    ``initialize=False`` leaves the fc head's kernels at zero instead of drawing random ones, for a
-    model whose weights are loaded next: drawing VGG16's fc6 kernel (411 MB) takes three times its
-    size at once, memory TensorFlow's CPU allocator keeps for the rest of the process."""
+    ``initialize=False`` leaves the fc head's kernels :class:`Unwritten` instead of drawing random
+    ones, for a model whose weights are loaded next (memory TensorFlow's CPU allocator would keep
+    for the rest of the process)."""
     if is_shipped(config.weights):  # loaded with the RPN by FasterRCNN
         check_network(config, config.weights, read_manifest(config.weights))
     # Weights loaded next replace the backbone's own: a model saved after training with a weights
     # file loads where that file is gone.
     unweighted = not initialize or is_shipped(config.weights)
     builder_config = config.replace(weights=None) if unweighted else config
-    backbone = _BUILDERS[config.network](builder_config, "glorot_uniform" if initialize else "zeros")
+    backbone = _BUILDERS[config.network](builder_config, "glorot_uniform" if initialize else Unwritten())
     backbone = dataclasses.replace(backbone, stride=output_stride(backbone.features))
     _freeze_early_blocks(backbone.features, config)
     if _batchnorm_frozen(config):
@@ -115,14 +126,14 @@ def _application(constructor, config: Config, name: str) -> keras.Model:
         raise UserError(f"{weights}: cannot load {name} weights ({err})") from None
 
 
-def _vgg16(config: Config, head_initializer: str) -> Backbone:
+def _vgg16(config: Config, head_initializer) -> Backbone:
     app = _application(keras.applications.VGG16, config, "vgg16")
     features = keras.Model(app.input, app.get_layer("block5_conv3").output, name="vgg16_features")
     head = _fc_head(512, config.pool_size, config.head_units, "vgg16_head", head_initializer)
     return Backbone(features, head, config.pool_size, "caffe")
 
 
-def _resnet50(config: Config, head_initializer: str) -> Backbone:
+def _resnet50(config: Config, head_initializer) -> Backbone:
     """C4 features and the conv5 head; the head's layers come from the application (``head_initializer``
     does not apply: they are initialised, or loaded, with it)."""
     app = _application(keras.applications.ResNet50, config, "resnet50")
@@ -154,7 +165,7 @@ def _resnet_block(app: keras.Model, prefix: str, x, projection: bool):
     return app.get_layer(f"{prefix}_out")(y)
 
 
-def _tiny(config: Config, head_initializer: str) -> Backbone:
+def _tiny(config: Config, head_initializer) -> Backbone:
     pools = config.tiny_stride.bit_length() - 1  # 2x2 poolings: 4 for stride 16, 3 for stride 8
     if len(config.tiny_filters) < pools:
         raise UserError(f"tiny_filters needs at least {pools} blocks ({pools} 2x2 poolings make stride "
@@ -191,7 +202,7 @@ def _load_tiny_weights(features: keras.Model, weights: str | None) -> None:
         raise UserError(f"{weights}: not the weights of this tiny backbone ({reason})") from None
 
 
-def _fc_head(channels: int, pool_size: int, units: int, name: str, initializer: str) -> keras.Model:
+def _fc_head(channels: int, pool_size: int, units: int, name: str, initializer) -> keras.Model:
     pooled = keras.Input((pool_size, pool_size, channels))
     x = layers.Flatten(name="flatten")(pooled)
     x = layers.Dense(units, activation="relu", name="fc6", kernel_initializer=initializer)(x)

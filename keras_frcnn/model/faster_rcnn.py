@@ -20,6 +20,7 @@ from keras_frcnn.config import Config
 from keras_frcnn.model.decoders import Decoder, decoder_for
 from keras_frcnn.model.roi_heads import RoIHeads
 from keras_frcnn.model.rpn import RegionProposalNetwork
+from keras_frcnn.model.staged_gradients import staged_gradients
 from keras_frcnn.model.terms import LOSS_TERMS, SKIPPED_STEPS
 from keras_frcnn.pretrained import is_shipped, load_shipped
 
@@ -154,6 +155,10 @@ class FasterRCNN(keras.Model):
     # ----------------------------------------------------------------- training
     def compute_frcnn_losses(self, data, training: bool) -> dict:
         """The four loss terms of Eq. 1 (RPN and head) and their sum, averaged over the batch."""
+        return self._losses_and_features(data, training)[0]
+
+    def _losses_and_features(self, data, training: bool) -> tuple[dict, tf.Tensor]:
+        """:meth:`compute_frcnn_losses` and the backbone's feature map they were computed from."""
         images, image_shape = data["images"], data["image_shape"]
         gt_boxes, gt_labels = tf.cast(data["boxes"], tf.float32), tf.cast(data["labels"], tf.int32)
         gt_valid = gt_labels >= 0
@@ -174,7 +179,7 @@ class FasterRCNN(keras.Model):
         terms = {"rpn_cls": rpn_cls / batch, "rpn_reg": rpn_reg / batch, "head_cls": head_cls / batch,
                  "head_reg": head_reg / batch}
         terms["loss"] = tf.add_n(list(terms.values()))
-        return terms
+        return terms, features
 
     def _sampling_seeds(self, batch_size):
         """Stateless seeds [B, 2] for anchor and RoI sampling, from ``config.seed``, the optimizer
@@ -212,15 +217,19 @@ class FasterRCNN(keras.Model):
         and one NaN stays in the optimizer's state for good. In float32 (where it was never seen)
         the check is left out: it can keep gradients alive longer (see :func:`zero_non_finite`). Under
         ``mixed_float16`` the loss-scale optimizer skips such steps itself (and lowers its scale).
+
+        The head's gradients come before the backbone's (:func:`~keras_frcnn.model.staged_gradients.staged_gradients`):
+        VGG16 at 600 px peaks at 3,740-3,830 MiB where one ``tape.gradient`` took 4,100-4,610 MiB.
         """
         data = _inputs(data)
         replicas = _num_replicas_in_sync()
-        with tf.GradientTape() as tape:
-            terms = self.compute_frcnn_losses(data, training=True)
+        with tf.GradientTape(persistent=True) as tape:  # differentiated in two stages
+            terms, features = self._losses_and_features(data, training=True)
             loss = terms["loss"] if replicas == 1 else terms["loss"] * (1.0 / replicas)
             scaled = self.optimizer.scale_loss(loss)  # loss scaling under mixed_float16
         variables = self.trainable_variables
-        gradients = tape.gradient(scaled, variables)
+        gradients = staged_gradients(tape, scaled, variables, features, self.features.trainable_variables)
+        del tape
         skipped = tf.constant(0.0)
         if self.compute_dtype == "bfloat16":
             gradients, finite = zero_non_finite(gradients)

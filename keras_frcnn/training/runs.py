@@ -131,7 +131,7 @@ def load_model(path: str, *, with_optimizer: bool = False):
 
     from keras_frcnn.model.faster_rcnn import FasterRCNN  # also registers the serialisable classes
     from keras_frcnn.training import fused_adamax  # noqa: F401  (registers the optimizer checkpoints name)
-    from keras_frcnn.training.sliced_load import sliced_kernel_loading
+    from keras_frcnn.training.lean_load import lean_kernel_loading
 
     model_path = resolve_model_path(path)
     saved = _saved_config(model_path)
@@ -140,7 +140,7 @@ def load_model(path: str, *, with_optimizer: bool = False):
         if with_optimizer or saved.get("class_name") != "FasterRCNN":
             return keras.models.load_model(model_path, safe_mode=True, compile=with_optimizer)
         model = FasterRCNN.from_config({**saved["config"], "initialize": False})
-        with sliced_kernel_loading(model):  # fc6 without two transient copies of its 411 MB (VGG16)
+        with lean_kernel_loading(model):  # fc6 without transient copies of its 392 MiB (VGG16)
             model.load_weights(model_path)
         return model
     except Exception as err:  # keras raises many types for corrupt or foreign files
