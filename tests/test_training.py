@@ -72,14 +72,14 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(dataset, tmp_p
 
     _run(dataset, tmp_path / "run", num_epochs=1)
     state_before = (tmp_path / "run" / "state.json").read_text()
-    original = FasterRCNN.compute_frcnn_losses
+    original = FasterRCNN._losses_and_features  # what the training step computes
 
     def exploding(self, data, training):
-        terms = original(self, data, training)
+        terms, features = original(self, data, training)
         terms["loss"] = terms["loss"] * tf.constant(float("nan"))
-        return terms
+        return terms, features
 
-    monkeypatch.setattr(FasterRCNN, "compute_frcnn_losses", exploding)
+    monkeypatch.setattr(FasterRCNN, "_losses_and_features", exploding)
     with pytest.raises(UserError, match=r"non-finite loss .* at epoch 2, step 1.*last good checkpoint \(epoch 1\)"):
         _run(dataset, tmp_path / "run", num_epochs=3, resume=True)
     assert (tmp_path / "run" / "state.json").read_text() == state_before

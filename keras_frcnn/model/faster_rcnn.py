@@ -228,7 +228,10 @@ class FasterRCNN(keras.Model):
             loss = terms["loss"] if replicas == 1 else terms["loss"] * (1.0 / replicas)
             scaled = self.optimizer.scale_loss(loss)  # loss scaling under mixed_float16
         variables = self.trainable_variables
-        gradients = staged_gradients(tape, scaled, variables, features, self.features.trainable_variables)
+        if self.dense_jit:  # the RPN is inside the backbone's compiled function: its gradient joins there
+            gradients = tape.gradient(scaled, variables)
+        else:
+            gradients = staged_gradients(tape, scaled, variables, features, self.features.trainable_variables)
         del tape
         skipped = tf.constant(0.0)
         if self.compute_dtype == "bfloat16":

@@ -20,7 +20,9 @@ import tensorflow as tf
 def staged_gradients(tape: tf.GradientTape, loss, variables, features, backbone_variables) -> list:
     """The gradients of ``loss`` for ``variables`` (in their order; None where unconnected), from a
     persistent ``tape`` that recorded ``features = backbone(...)`` and the loss from them;
-    ``backbone_variables`` are those of ``variables`` that ``features`` depends on."""
+    ``backbone_variables`` are those of ``variables`` that ``features`` depends on. The loss must
+    depend on them through ``features`` only (no weight penalty on them, and no later stage
+    inside the function that computes ``features``): their gradients are taken from there."""
     backbone_ids = {id(v) for v in backbone_variables}
     backbone = [v for v in variables if id(v) in backbone_ids]
     if not backbone:

@@ -81,7 +81,7 @@ def _adopt(target, dataset) -> None:
     # Give up the old buffer first (an assign of another shape replaces it), so old and new never coexist.
     tf.raw_ops.AssignVariableOp(resource=target.handle, value=tf.zeros([0], target.dtype), validate_shape=False)
     array = _aligned_empty(dataset.shape, target.dtype.as_numpy_dtype)
-    # In row slices: read from a .keras archive, HDF5 gets each read as one bytes object first.
+    # In row slices: read whole from a .keras archive, a kernel took a second transient copy (measured).
     rows = max(1, SLICE_BYTES // max(1, dataset.nbytes // max(1, dataset.shape[0])))
     for start in range(0, dataset.shape[0], rows):
         part = np.s_[start:start + rows]
