@@ -83,7 +83,7 @@ def test_a_loaded_kernel_is_read_without_a_copy(saved, monkeypatch):
     kernel = max((layer.kernel for layer in _dense_layers(load_model(str(path)))), key=lambda k: np.prod(k.shape))
     assert np.prod(kernel.shape) * 4 > 256 * 2**10  # the allocator counts allocations of this size
     assert _bytes_held_by_a_read(kernel) == 0
-    # The measure sees a copy: a variable written by a scatter (as the loading of 0.1.x did) is
+    # The measure sees a copy: a variable written by a scatter (as this loading did until 2026-12-07) is
     # copied by every read from then on.
     kernel.value.scatter_update(tf.IndexedSlices(tf.zeros([1, kernel.shape[1]]), tf.constant([0])))
     assert _bytes_held_by_a_read(kernel) >= np.prod(kernel.shape) * 4
