@@ -70,16 +70,19 @@ def benchmark_config(network: str, im_size: int, num_rois: int | None, post_nms_
     return Config.from_dict(changes)
 
 
-def _setup(**setup) -> tuple:
-    """The benchmark's config, model (seed 0) and one image with 46 boxes, as tensors."""
+def _setup(policy: str = "float32", **setup) -> tuple:
+    """The benchmark's config, model (seed 0, built under the dtype ``policy``) and one image with 46
+    boxes, as tensors."""
     import keras
 
     from keras_frcnn.model.faster_rcnn import build_model
+    from keras_frcnn.training.distribute import dtype_policy
     from keras_frcnn.training.optimizers import build_optimizer
 
     config = benchmark_config(**setup)
     keras.utils.set_random_seed(0)
-    model = build_model(config, build_optimizer("adamax", learning_rate=1e-6))  # as train_frcnn.py builds it
+    with dtype_policy(policy):
+        model = build_model(config, build_optimizer("adamax", learning_rate=1e-6))  # as train_frcnn.py builds it
     return config, model, _example(config)
 
 
@@ -148,10 +151,7 @@ def save_untrained_model(setup: dict, path: str, policy: str = "float32") -> str
     one step, as a checkpoint of ``train_frcnn.py`` holds it) to ``path``; returns ``path``."""
     import tensorflow as tf
 
-    from keras_frcnn.training.distribute import dtype_policy
-
-    with dtype_policy(policy):
-        _, model, data = _setup(**setup)
+    _, model, data = _setup(policy, **setup)
     tf.function(lambda: model.train_step(data))()
     model.save(path)
     return path
@@ -172,10 +172,7 @@ def phase_peak_rss(setup: dict, phase: str, steps: int = 3, model_path: str | No
     if phase not in PHASES:
         raise ValueError(f"phase must be one of {PHASES}, got {phase!r}")
     if phase == "train":
-        from keras_frcnn.training.distribute import dtype_policy
-
-        with dtype_policy(policy):  # detection loads as test_frcnn.py does: in the global policy, float32
-            _, model, data = _setup(**setup)
+        _, model, data = _setup(policy, **setup)  # detection loads as test_frcnn.py does: in float32
         step = tf.function(lambda: model.train_step(data))
     else:
         model = load_model(model_path)

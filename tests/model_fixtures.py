@@ -20,6 +20,18 @@ def tiny_config(**changes) -> Config:
     return Config(**settings)
 
 
+def saved_tiny_model(path, seed: int):
+    """A :func:`tiny_config` model drawn with ``seed``, saved to ``path``; returns it."""
+    import keras
+
+    from keras_frcnn.model.faster_rcnn import build_model
+
+    keras.utils.set_random_seed(seed)
+    model = build_model(tiny_config())
+    model.save(path)
+    return model
+
+
 def scene(objects, height=128, width=128, seed=0):
     """An image with dark shapes on a light background: ``objects`` = [(x1, y1, x2, y2, class_id)].
 

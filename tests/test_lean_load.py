@@ -5,19 +5,15 @@ import keras
 import numpy as np
 import pytest
 
-from keras_frcnn.model.faster_rcnn import build_model
 from keras_frcnn.training import lean_load
 from keras_frcnn.training.runs import load_model
-from model_fixtures import tiny_config
+from model_fixtures import saved_tiny_model
 
 
 @pytest.fixture(scope="module")
 def saved(tmp_path_factory):
-    keras.utils.set_random_seed(0)
-    model = build_model(tiny_config())
     path = tmp_path_factory.mktemp("model") / "tiny.keras"
-    model.save(path)
-    return model, path
+    return saved_tiny_model(path, seed=0), path
 
 
 def _dense_layers(model):

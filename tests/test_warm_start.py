@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from model_fixtures import tiny_config
+from model_fixtures import saved_tiny_model, tiny_config
 
 from keras_frcnn.errors import UserError
 from keras_frcnn.model.faster_rcnn import build_model
@@ -14,12 +14,8 @@ from keras_frcnn.training.warm_start import CLASS_OUTPUTS, warm_start
 @pytest.fixture(scope="module")
 def source(tmp_path_factory):
     """A saved 3-class tiny model."""
-    import keras
-
-    keras.utils.set_random_seed(1)
-    model = build_model(tiny_config())
     path = tmp_path_factory.mktemp("source") / "source.keras"
-    model.save(path)
+    model = saved_tiny_model(path, seed=1)
     return str(path), {w.path: np.asarray(w.numpy()) for w in model.weights}
 
 
