@@ -328,3 +328,17 @@ def test_the_inference_images_equal_the_training_pipeline_without_augmentation(t
     # a: 30 x 40 -> 60 x 80; b: 50 x 20 would be 150 x 60, but the longer side is capped: 100 x 40
     assert found[0]["images"].shape == (2, 100, 80, 3)
     assert found[0]["image_shape"].numpy().tolist() == [[60, 80], [100, 40]]
+
+
+def test_the_library_datasets_run_without_the_autotuning_thread(tmp_path):
+    """With tf.data's autotuning on, deleting an iterator can wait for that thread's next wake-up
+    (up to 60 s; benchmarks/tfdata_iterator_end.py): every pass over a folder or a validation set
+    ended late. Both datasets turn it off, and still prepare images in parallel."""
+    records = [record(write_image(tmp_path, f"{i}.png", 10, 10, seed=i)) for i in range(2)]
+    config = Config(class_names=CLASSES.names, im_size=10)
+    for dataset in (make_dataset(records, CLASSES, config, training=True),
+                    make_dataset(records, CLASSES, config, training=False),
+                    image_dataset(records, config)):
+        assert dataset.options().autotune.enabled is False
+        graph = dataset._as_serialized_graph().numpy()
+        assert b"ParallelMapDatasetV2" in graph and b"PrefetchDataset" in graph

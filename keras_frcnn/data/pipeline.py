@@ -321,7 +321,7 @@ def make_dataset(
         },
         drop_remainder=repeat,
     )
-    return dataset.prefetch(tf.data.AUTOTUNE)
+    return _ahead_of_the_model(dataset)
 
 
 def image_dataset(records: Sequence[ImageRecord], config: Config, *, batch_size: int = 1) -> tf.data.Dataset:
@@ -340,5 +340,21 @@ def image_dataset(records: Sequence[ImageRecord], config: Config, *, batch_size:
 
     indices = tf.data.Dataset.range(len(records), output_type=tf.int32)
     dataset = indices.map(prepare, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    return dataset.padded_batch(batch_size, padding_values={"images": 0.0, "image_shape": 0, "scale": 0.0,
-                                                            "image_index": 0}).prefetch(tf.data.AUTOTUNE)
+    return _ahead_of_the_model(dataset.padded_batch(
+        batch_size, padding_values={"images": 0.0, "image_shape": 0, "scale": 0.0, "image_index": 0}))
+
+
+def _ahead_of_the_model(dataset: tf.data.Dataset) -> tf.data.Dataset:
+    """``dataset`` prefetched, with tf.data's autotuning thread off.
+
+    With autotuning on, deleting an iterator waits for that thread's next wake-up, and its
+    period doubles from 10 ms to 60 s while the iterator lives: a pass over a folder or a
+    validation set took until the next tick (20.47 s after the start for a 14.5 s pass, 201.9 s for
+    a 190 s one; ``benchmarks/tfdata_iterator_end.py`` shows it). Without it the ``AUTOTUNE``
+    settings take TensorFlow's fixed defaults: as many parallel map calls as the CPU has cores,
+    and a prefetch buffer that grows while the model waits; the decode and resize of an image
+    take milliseconds against the model's tenths of seconds, so there is nothing left to tune.
+    """
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return dataset.prefetch(tf.data.AUTOTUNE).with_options(options)
