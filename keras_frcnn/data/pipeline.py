@@ -347,10 +347,10 @@ def image_dataset(records: Sequence[ImageRecord], config: Config, *, batch_size:
 def _ahead_of_the_model(dataset: tf.data.Dataset) -> tf.data.Dataset:
     """``dataset`` prefetched, with tf.data's autotuning thread off.
 
-    With autotuning on, deleting an iterator waits for that thread's next wake-up, and its
-    period doubles from 10 ms to 60 s while the iterator lives: a pass over a folder or a
-    validation set took until the next tick (20.47 s after the start for a 14.5 s pass, 201.9 s for
-    a 190 s one; ``benchmarks/tfdata_iterator_end.py`` shows it). Without it the ``AUTOTUNE``
+    With autotuning on, deleting an iterator often waits (a race) for that thread's next wake-up,
+    and its period doubles from 10 ms to 60 s while the iterator lives: a pass over a folder or a
+    validation set then lasted until the next tick (20.47 s after its start for a 14.5 s pass,
+    201.9 s for a 190 s one; ``benchmarks/tfdata_iterator_end.py`` shows it). Without it the ``AUTOTUNE``
     settings take TensorFlow's fixed defaults: as many parallel map calls as the CPU has cores,
     and a prefetch buffer that grows while the model waits; the decode and resize of an image
     take milliseconds against the model's tenths of seconds, so there is nothing left to tune.
