@@ -142,7 +142,7 @@ def test_the_real_data_benchmarks_need_their_folder(script, tmp_path):
     assert not (tmp_path / "out").exists()
 
 
-def test_folder_benchmark_times_three_ways_and_reports_their_ratios(tmp_path):
+def test_folder_benchmark_times_four_ways_and_reports_their_ratios(tmp_path):
     out = tmp_path / "folder.json"
     result = _run("bench_folder.py", "--networks", "tiny", "--images", "4", "--json", str(out), timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
@@ -150,13 +150,31 @@ def test_folder_benchmark_times_three_ways_and_reports_their_ratios(tmp_path):
     report = json.loads(out.read_text())
     assert report == json.loads(result.stdout)
     tiny = report["networks"]["tiny"]
-    ways = ("one_at_a_time", "pipeline_batch_1", "pipeline_batch_2")
+    ways = ("one_at_a_time", "pipeline_batch_1", "pipeline_batch_2", "model_only")
     assert set(tiny["images_per_second"]) == set(ways) and report["images"] == 4
-    for way in ways:  # images / median seconds, and each way's ratio to one at a time
-        assert tiny["images_per_second"][way] == pytest.approx(4 / tiny["seconds"][way][0], rel=0.02)
-        assert tiny["speedup_over_one_at_a_time"][way] == round(
-            tiny["images_per_second"][way] / tiny["images_per_second"]["one_at_a_time"], 3)
+    rates = tiny["images_per_second"]
+    for way in ways:  # images / median seconds, each way's ratio to one at a time and share of the model alone
+        assert rates[way] == pytest.approx(4 / tiny["seconds"][way][0], rel=0.02)
+        assert tiny["speedup_over_one_at_a_time"][way] == round(rates[way] / rates["one_at_a_time"], 3)
+        assert tiny["share_of_model_only"][way] == round(rates[way] / rates["model_only"], 3)
     assert report["machine"]["cpu"]["cores"] >= 1 and report["source_size"] == [768, 576]
+
+
+def test_iterator_end_benchmark_knows_the_autotuning_ticks_and_counts_waits(tmp_path):
+    sys.path.insert(0, BENCHMARKS)
+    try:
+        from tfdata_iterator_end import autotune_ticks
+    finally:
+        sys.path.remove(BENCHMARKS)
+    # periods 10, 20, 40 ... ms, doubling to 60 s: wake-ups at 10 ms x (2^k - 1), then every 60 s
+    assert autotune_ticks(20.0) == [0.01, 0.03, 0.07, 0.15, 0.31, 0.63, 1.27, 2.55, 5.11, 10.23, 20.47]
+    assert autotune_ticks(100.0)[-3:] == [40.95, 81.91, 141.91]
+    result = _run("tfdata_iterator_end.py", "--elements", "3", "--map-size", "8", "--repeats", "2", timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads(result.stdout)
+    for way in ("autotune_on", "autotune_off"):
+        assert report["summary"][way]["passes"] == len(report["passes"][way]) == 2
+        assert all(p["ended_s"] >= p["iterated_s"] and p["tick_after_s"] >= p["iterated_s"] for p in report["passes"][way])
 
 
 def test_budget_curve_reads_runs_by_budget_and_draws_them(tmp_path):
