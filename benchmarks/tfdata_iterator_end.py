@@ -74,8 +74,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--json", help="also write the result here")
     args = parser.parse_args(argv)
-    if args.elements < 1 or args.repeats < 1 or args.work_ms < 0:
-        parser.error("--elements and --repeats must be at least 1, --work-ms not negative")
+    if min(args.elements, args.repeats, args.map_size) < 1 or args.work_ms < 0:
+        parser.error("--elements, --repeats and --map-size must be at least 1, --work-ms not negative")
 
     from keras_frcnn.cli.tensorflow_start import start_tensorflow
 
