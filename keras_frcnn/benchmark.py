@@ -172,10 +172,10 @@ def phase_peak_rss(setup: dict, phase: str, steps: int = 3, model_path: str | No
     if phase not in PHASES:
         raise ValueError(f"phase must be one of {PHASES}, got {phase!r}")
     if phase == "train":
-        _, model, data = _setup(policy, **setup)  # detection loads as test_frcnn.py does: in float32
+        _, model, data = _setup(policy, **setup)
         step = tf.function(lambda: model.train_step(data))
     else:
-        model = load_model(model_path)
+        model = load_model(model_path)  # as test_frcnn.py loads it: in the global policy (float32), not ``policy``
         data = _example(model.frcnn_config)
         detector = Detector(model, constant_weights=constant_weights)
         inputs = {"images": data["images"], "image_shape": data["image_shape"]}
